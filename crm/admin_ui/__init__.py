@@ -1,0 +1,1 @@
+"""The web console for tenant admins and staff (server-rendered pages with HTMX)."""

@@ -1,0 +1,1 @@
+"""Stripe billing: subscriptions, checkout, webhook intake, subscription state → tenant status."""

@@ -1,0 +1,1 @@
+"""The platform every tenant stands on: database, tenancy, migrations, editions, signup, auth."""

@@ -1,0 +1,76 @@
+"""The web application factory: everything is assembled here, nothing at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from crm.platform.controllers import AuthController, HealthController, MeController
+from crm.platform.db import connect_database, database_url
+from crm.platform.editions import load_editions
+from crm.platform.errors import problem_response
+from crm.platform.observability import configure_logging, init_sentry, request_id_middleware
+from crm.platform.security import BearerTokenMiddleware, provide_principal
+from crm.platform.services import Services
+from crm.settings import Settings, load_settings
+from crm.tenants.users.controllers import UsersController
+
+
+def create_app(
+    settings: Settings | None = None, *, db_url: str | None = None, services: Services | None = None
+) -> Litestar:
+    """Build the Litestar app.
+
+    ``db_url`` overrides the configured database (``crm up``). ``services`` hands in an open
+    database (tests that share one event loop and one engine with the app): Piccolo binds
+    table classes to one engine per process, so a second engine must not be opened.
+    """
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    init_sentry(settings)
+    # Editions are validated before anything is served: a bad file stops the start.
+    editions = services.editions if services else load_editions()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        db = await connect_database(
+            db_url or database_url(settings),
+            pool_min=settings.database.pool_min,
+            pool_max=settings.database.pool_max,
+        )
+        app.state.services = Services(settings=settings, db=db, editions=editions)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    auth = DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="public", exclude=["^/schema"])
+    return Litestar(
+        route_handlers=[HealthController, AuthController, MeController, UsersController],
+        lifespan=[lifespan],
+        middleware=[request_id_middleware, auth],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+        exception_handlers={Exception: problem_response},
+        openapi_config=OpenAPIConfig(
+            title="Relay CRM API",
+            version="1",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        debug=False,
+    )
+
+
+def app_from_environment() -> Litestar:
+    """Entry point for ASGI servers (``uvicorn --factory crm.platform.app:app_from_environment``)."""
+    return create_app()

@@ -1,0 +1,72 @@
+"""The database: one Piccolo engine over one asyncpg pool, shared by platform and tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+
+from crm.settings import Settings
+
+
+class CrmEngine(PostgresEngine):
+    """Piccolo's engine without the connection it opens at construction to warn about old
+    servers: construction must not touch the network (the readiness probe checks the server)."""
+
+    async def check_version(self) -> None:
+        return None
+
+
+@dataclass
+class Database:
+    url: str
+    engine: CrmEngine
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self.engine.pool is not None, "the connection pool is not open"
+        return self.engine.pool
+
+    async def close(self) -> None:
+        if self.engine.pool is not None:
+            await self.engine.close_connection_pool()
+
+
+def database_url(settings: Settings) -> str:
+    """``CRM_DATABASE_URL``, or the embedded server's URL (starting it if needed)."""
+    if settings.database.url:
+        return settings.database.url
+    from crm.platform.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(settings.data_dir)
+
+
+def make_engine(url: str) -> CrmEngine:
+    # search_path 'public' on every pooled connection: outside a tenant scope no tenant
+    # table resolves, so a query that forgot its scope fails instead of guessing.
+    config: dict[str, Any] = {
+        "dsn": url,
+        "server_settings": {"search_path": "public", "application_name": "relay-crm"},
+    }
+    return CrmEngine(config=config, extensions=())
+
+
+def bind_tables(engine: PostgresEngine, tables: Iterable[type[Table]]) -> None:
+    """Point Piccolo table classes at our engine (instead of a piccolo_conf module)."""
+    for table in tables:
+        table._meta.db = engine
+
+
+async def connect_database(url: str, *, pool_min: int = 2, pool_max: int = 10) -> Database:
+    """Open the pool and bind every table class of the product to it."""
+    from crm.platform.tables import PLATFORM_TABLES
+    from crm.tenants.schema import TENANT_TABLES
+
+    engine = make_engine(url)
+    await engine.start_connection_pool(min_size=pool_min, max_size=pool_max)
+    bind_tables(engine, [*PLATFORM_TABLES, *TENANT_TABLES])
+    return Database(url=url, engine=engine)

@@ -1,0 +1,1 @@
+"""Platform schema migrations, ``mNNNN_<name>.py``, applied in order by crm.platform.migrate."""

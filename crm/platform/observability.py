@@ -1,0 +1,133 @@
+"""Logs with tenant and request id; Sentry with tenant tags and no personal data."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from contextvars import ContextVar
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from crm.settings import Settings
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+request_id_var: ContextVar[str] = ContextVar("crm_request_id", default="-")
+log_tenant_var: ContextVar[str] = ContextVar("crm_log_tenant", default="-")
+
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "x-telegram-bot-api-secret-token",
+                               "stripe-signature", "proxy-authorization"})
+FILTERED = "[Filtered]"
+
+
+class ContextFilter(logging.Filter):
+    """Adds ``request_id`` and ``tenant`` to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.tenant = log_tenant_var.get()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [tenant=%(tenant)s req=%(request_id)s] %(message)s")
+    )
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def bind_log_tenant(slug: str) -> None:
+    """Name the tenant in this request's (or job's) log lines and Sentry events."""
+    log_tenant_var.set(slug)
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Take a well-formed ``X-Request-ID`` or make one; echo it on the response."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        tenant_token = log_tenant_var.set("-")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+            log_tenant_var.reset(tenant_token)
+
+    return middleware
+
+
+def scrub_event(event: Any, hint: Any = None) -> Any:
+    """Sentry ``before_send``: drop bodies, cookies, auth headers, users and e-mail addresses."""
+    request = event.get("request")
+    if isinstance(request, dict):
+        request.pop("data", None)
+        request.pop("cookies", None)
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            for name in list(headers):
+                if name.lower() in SENSITIVE_HEADERS:
+                    headers[name] = FILTERED
+    event.pop("user", None)
+    return _strip_emails(event)
+
+
+def _strip_emails(value: Any) -> Any:
+    if isinstance(value, str):
+        return EMAIL_PATTERN.sub(FILTERED, value)
+    if isinstance(value, dict):
+        return {key: _strip_emails(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strip_emails(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_strip_emails(item) for item in value)
+    return value
+
+
+def init_sentry(settings: Settings, **extra: Any) -> bool:
+    """Initialise sentry-sdk when ``CRM_SENTRY_DSN`` is set; return whether it was."""
+    if settings.sentry.dsn is None:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.asyncpg import AsyncPGIntegration
+    from sentry_sdk.integrations.litestar import LitestarIntegration
+
+    sentry_sdk.init(
+        dsn=settings.sentry.dsn.reveal(),
+        environment=settings.sentry.environment,
+        traces_sample_rate=settings.sentry.traces_sample_rate,
+        send_default_pii=False,
+        integrations=[LitestarIntegration(), AsyncPGIntegration()],
+        before_send=scrub_event,
+        **extra,
+    )
+    return True
+
+
+def tag_sentry_scope(tenant_slug: str, edition: str) -> None:
+    """Tag this request's events with the tenant (a slug, not personal data) and edition."""
+    import sentry_sdk
+
+    scope = sentry_sdk.get_isolation_scope()
+    scope.set_tag("tenant", tenant_slug)
+    scope.set_tag("edition", edition)

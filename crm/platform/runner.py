@@ -1,0 +1,103 @@
+"""``crm up`` and ``crm serve``: start the database (embedded by default), migrate, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from crm.platform.app import create_app
+from crm.platform.db import database_url
+from crm.platform.observability import configure_logging
+from crm.platform.services import Services, open_services
+from crm.settings import Settings, load_settings
+
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "admin@demo.relay-crm.dev"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    tenant: str
+    email: str
+    password: str
+
+
+def command_up(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    url = database_url(settings)
+    # Later processes started by this one (worker, scheduler, bot) join the same server.
+    os.environ["CRM_DATABASE_URL"] = url
+    login = asyncio.run(_prepare(settings))
+    print(
+        f"\nRelay CRM is starting at {settings.web.public_url}\n"
+        f"  API documentation: {settings.web.public_url}/schema/openapi.json\n"
+        f"  demo company: {login.tenant}   e-mail: {login.email}   password: {login.password}\n"
+        f"  data: {settings.data_dir}   (Ctrl-C stops everything; data is kept)\n",
+        flush=True,
+    )
+    return _serve(settings, url)
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    return _serve(settings, database_url(settings))
+
+
+def _serve(settings: Settings, url: str) -> int:
+    app = create_app(settings, db_url=url)
+    config = uvicorn.Config(
+        app, host=settings.web.host, port=settings.web.port, log_config=None, proxy_headers=True,
+        lifespan="on",
+    )
+    # uvicorn turns SIGINT/SIGTERM into a graceful shutdown; the embedded server is then
+    # stopped by its own exit hook when this process ends.
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _prepare(settings: Settings) -> DemoLogin:
+    from crm.platform.commands import migrate_everything
+
+    services = await open_services(settings, pool_max=4)
+    try:
+        await migrate_everything(services, jobs=settings.migrate_jobs, quiet=True)
+        return await ensure_demo_tenant(services, settings.data_dir)
+    finally:
+        await services.db.close()
+
+
+async def ensure_demo_tenant(services: Services, data_dir: Path) -> DemoLogin:
+    """Create the demo tenant on first start; later starts read its login back."""
+    from crm.platform.auth import load_tenant
+    from crm.platform.signup import SignupRequest, provision_tenant
+    from crm.platform.tenancy import tenant_scope
+    from crm.tenants.clients.demo import seed_demo_clients
+
+    login_file = data_dir / "demo-login.json"
+    exists = await load_tenant(slug=DEMO_SLUG) is not None
+    if exists and login_file.exists():
+        return DemoLogin(**json.loads(login_file.read_text()))
+    if exists:
+        return DemoLogin(DEMO_SLUG, DEMO_EMAIL, "(not stored in this data directory)")
+    login = DemoLogin(DEMO_SLUG, DEMO_EMAIL, "demo-" + secrets.token_urlsafe(9))
+    # Written before the tenant exists, so a crash in between never loses the password;
+    # only the owner of the data directory can read it.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(login.__dict__, handle)
+    provisioned = await provision_tenant(services.db, services.editions, SignupRequest(
+        company="Demo Company", slug=DEMO_SLUG, edition="business", admin_email=login.email,
+        admin_password=login.password, admin_name="Demo Admin", locale="en", timezone="Europe/Moscow",
+    ))
+    async with tenant_scope(provisioned.tenant, services.db.engine):
+        await seed_demo_clients(provisioned.admin_user_id)
+    return login

@@ -1,0 +1,62 @@
+"""Authentication at the edge and the guards later APIs declare (module gates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Guard
+
+from crm.platform.auth import Principal, authenticate
+from crm.platform.errors import ModuleNotInEdition, Unauthorized
+from crm.platform.observability import bind_log_tenant, tag_sentry_scope
+from crm.platform.services import services_of
+
+PUBLIC = {"public": True}
+"""Route ``opt`` for routes anyone may call (signup, login, health)."""
+
+
+class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
+    """Resolve ``Authorization: Bearer crm_…`` to a :class:`Principal` on every non-public route."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+        principal = await authenticate(services_of(connection.app.state).db, token.strip())
+        bind_log_tenant(principal.tenant.slug)
+        tag_sentry_scope(principal.tenant.slug, principal.tenant.edition)
+        return AuthenticationResult(user=principal, auth=token)
+
+
+def provide_principal(request: ASGIConnection[Any, Principal, Any, Any]) -> Principal:
+    principal = request.user
+    assert isinstance(principal, Principal)
+    return principal
+
+
+def requires_module(module: str) -> Guard:
+    """Guard: the caller's edition must include ``module``, else 402 naming the editions that do."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = connection.user
+        if not isinstance(principal, Principal):
+            raise Unauthorized()
+        editions = services_of(connection.app.state).editions
+        edition = editions[principal.tenant.edition]
+        if edition.has_module(module):
+            return
+        available = editions.with_module(module)
+        raise ModuleNotInEdition(
+            f"The {module!r} module is not part of the {edition.key!r} edition"
+            + (f"; it is included in: {', '.join(available)}." if available else "."),
+            module=module,
+            edition=edition.key,
+            available_in=available,
+        )
+
+    guard.__name__ = f"requires_module_{module}"
+    return guard

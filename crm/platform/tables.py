@@ -1,0 +1,46 @@
+"""Platform tables (schema ``platform``): tenants, login identities, rate-limit windows."""
+
+from __future__ import annotations
+
+from piccolo.columns import Integer, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+TENANT_STATUSES = ("active", "suspended", "deleted")
+
+
+class Tenant(Table, tablename="tenants", schema="platform"):
+    """A company. ``id`` is short and immutable; the schema is ``t_<id>``, never the slug."""
+
+    id = Varchar(length=32, primary_key=True)
+    slug = Varchar(length=63, unique=True)
+    name = Varchar(length=200)
+    schema_name = Varchar(length=63, unique=True)
+    edition = Varchar(length=32)
+    status = Varchar(length=16, default="active")
+    # The tenant migration version its schema is at: "what is pending" is one query.
+    schema_version = Integer(default=0)
+    locale = Varchar(length=5, default="en")
+    timezone = Varchar(length=64, default="UTC")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Identity(Table, tablename="identities", schema="platform"):
+    """A login e-mail and the tenant user it belongs to (one e-mail may exist in several tenants)."""
+
+    email = Varchar(length=320)
+    tenant_id = Varchar(length=32)
+    user_id = Integer()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class RateLimitWindow(Table, tablename="rate_limits", schema="platform"):
+    """Fixed-window counters shared by every web process (signup and login limits)."""
+
+    key = Varchar(length=200, unique=True)
+    window_start = Timestamptz(default=TimestamptzNow())
+    hits = Integer(default=0)
+
+
+PLATFORM_TABLES: list[type[Table]] = [Tenant, Identity, RateLimitWindow]

@@ -1,0 +1,104 @@
+"""Tenant scope: the one rule that keeps tenants apart (DESIGN.md §3).
+
+All tenant work runs inside :func:`tenant_scope`: one transaction on one pooled
+connection whose ``search_path`` is set transaction-locally to the tenant's schema.
+A scope for another tenant inside an open scope is an error, never a switch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+
+SCHEMA_NAME = re.compile(r"^t_[a-z0-9_]{1,60}$")
+
+
+class TenantScopeError(RuntimeError):
+    """Misuse of tenant scopes: nesting another tenant, or a bad schema name."""
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What the edge knows about a tenant once it has resolved it."""
+
+    id: str
+    slug: str
+    schema: str
+    edition: str
+    status: str = "active"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+_current_tenant: ContextVar[TenantRef | None] = ContextVar("crm_current_tenant", default=None)
+
+
+def current_tenant() -> TenantRef | None:
+    """The tenant whose scope is open in this task, if any."""
+    return _current_tenant.get()
+
+
+def schema_for(tenant_id: str) -> str:
+    return checked_schema_name(f"t_{tenant_id}")
+
+
+def checked_schema_name(name: str) -> str:
+    """Return ``name`` if it is a valid tenant schema name; it is interpolated into SQL."""
+    if not SCHEMA_NAME.fullmatch(name):
+        raise TenantScopeError(f"not a tenant schema name: {name!r}")
+    return name
+
+
+async def set_tenant_search_path(connection: asyncpg.Connection, schema: str) -> None:
+    """Point this transaction (only) at the tenant's schema."""
+    await connection.execute(
+        "SELECT set_config('search_path', $1, true)", f'"{checked_schema_name(schema)}", public'
+    )
+
+
+def _bound_engine() -> object:
+    # Piccolo queries find their transaction through the engine their table is bound
+    # to; a scope opened on another engine would leave them outside the transaction.
+    from crm.tenants.users.tables import User
+
+    return User._meta._db
+
+
+@asynccontextmanager
+async def tenant_scope(tenant: TenantRef, engine: PostgresEngine) -> AsyncIterator[PostgresTransaction]:
+    """Open one transaction scoped to ``tenant``; Piccolo queries inside run in it.
+
+    Re-entering the scope of the same tenant joins the open transaction; entering
+    another tenant's scope raises :class:`TenantScopeError`.
+    """
+    active = _current_tenant.get()
+    if active is not None:
+        if active.id != tenant.id:
+            raise TenantScopeError(
+                f"a scope for tenant {active.slug!r} is open; refusing to open one for {tenant.slug!r}"
+            )
+        transaction = engine.current_transaction.get()
+        assert transaction is not None
+        yield transaction
+        return
+    if engine.current_transaction.get() is not None:
+        # Joining an unscoped transaction would leave its search_path pointing at the
+        # tenant after the scope ends; a tenant scope always owns its transaction.
+        raise TenantScopeError("a tenant scope must not be opened inside another transaction")
+    if engine is not _bound_engine():
+        raise TenantScopeError("the scope's engine is not the one the table classes are bound to")
+    token = _current_tenant.set(tenant)
+    try:
+        async with engine.transaction() as transaction:
+            await set_tenant_search_path(transaction.connection, tenant.schema)
+            yield transaction
+    finally:
+        _current_tenant.reset(token)

@@ -1,0 +1,172 @@
+"""Typed settings read from the environment (prefix ``CRM_``).
+
+Settings are read by :func:`load_settings` when a process starts (in the app factory or
+the CLI), never at import time, so tests can build an app with their own environment.
+Each concern has its own small class; secrets are :class:`Secret` values that never
+print themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the product cannot use."""
+
+
+class Secret:
+    """A string that shows ``'**********'`` wherever it is printed, logged or repr'd."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where PostgreSQL is. ``url`` None means: start the embedded server in the data dir."""
+
+    url: str | None
+    pool_min: int = 2
+    pool_max: int = 10
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Dramatiq broker: ``redis://``, ``amqp://`` or None for the PostgreSQL broker."""
+
+    url: str | None
+
+
+@dataclass(frozen=True)
+class SentrySettings:
+    dsn: Secret | None
+    environment: str = "production"
+    traces_sample_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    secret_key: Secret
+    log_level: str
+    database: DatabaseSettings
+    broker: BrokerSettings
+    sentry: SentrySettings
+    web: WebSettings
+    signup_rate_limit: int = 10
+    login_rate_limit: int = 30
+    migrate_jobs: int = 4
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _secret_key(env: Mapping[str, str], data_dir: Path) -> Secret:
+    """``CRM_SECRET_KEY``, or a key generated once into the data dir (mode 0600)."""
+    given = _optional(env, "CRM_SECRET_KEY")
+    if given:
+        if len(given) < 32:
+            raise SettingsError("CRM_SECRET_KEY must be at least 32 characters long")
+        return Secret(given)
+    key_file = data_dir / "secret_key"
+    if key_file.exists():
+        return Secret(key_file.read_text().strip())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must not each write their own key.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return Secret(key_file.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return Secret(value)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every ``CRM_*`` setting; raise :class:`SettingsError` naming the bad variable."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("CRM_DATA_DIR") or "./var").resolve()
+    log_level = (env.get("CRM_LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(f"CRM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    host = env.get("CRM_HOST") or "127.0.0.1"
+    port = _int(env, "CRM_PORT", 8000, minimum=1)
+    dsn = _optional(env, "CRM_SENTRY_DSN")
+    return Settings(
+        data_dir=data_dir,
+        secret_key=_secret_key(env, data_dir),
+        log_level=log_level,
+        database=DatabaseSettings(
+            url=_optional(env, "CRM_DATABASE_URL"),
+            pool_min=_int(env, "CRM_DB_POOL_MIN", 2, minimum=1),
+            pool_max=_int(env, "CRM_DB_POOL_MAX", 10, minimum=1),
+        ),
+        broker=BrokerSettings(url=_optional(env, "CRM_BROKER_URL")),
+        sentry=SentrySettings(
+            dsn=Secret(dsn) if dsn else None,
+            environment=env.get("CRM_SENTRY_ENVIRONMENT") or "production",
+            traces_sample_rate=_float(env, "CRM_SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        ),
+        web=WebSettings(
+            host=host,
+            port=port,
+            public_url=env.get("CRM_PUBLIC_URL") or f"http://{host}:{port}",
+        ),
+        signup_rate_limit=_int(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),
+        login_rate_limit=_int(env, "CRM_LOGIN_RATE_LIMIT", 30, minimum=1),
+        migrate_jobs=_int(env, "CRM_MIGRATE_JOBS", 4, minimum=1),
+    )

@@ -1,0 +1,1 @@
+"""Clients: companies and people."""

@@ -1,0 +1,23 @@
+"""Clients: companies and people (the CRM core issue extends this table)."""
+
+from __future__ import annotations
+
+from piccolo.columns import Array, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from crm.tenants.users.tables import User
+
+CLIENT_KINDS = ("company", "person")
+CLIENT_STATUSES = ("lead", "prospect", "client", "former")
+
+
+class Client(Table, tablename="clients"):
+    kind = Varchar(length=16)
+    name = Varchar(length=300, index=True)
+    phones = Array(base_column=Varchar(length=32))  # E.164
+    emails = Array(base_column=Varchar(length=320))
+    status = Varchar(length=16, default="lead")
+    responsible_id = ForeignKey(User, on_delete=OnDelete.set_null, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())

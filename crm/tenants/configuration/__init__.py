@@ -1,0 +1,1 @@
+"""A tenant's configuration, seeded from its edition: pipelines, roles, outcomes, fields."""

@@ -1,0 +1,31 @@
+"""Staff users of a tenant and their API tokens."""
+
+from __future__ import annotations
+
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class User(Table, tablename="users"):
+    email = Varchar(length=320, unique=True)  # stored lower-cased
+    name = Varchar(length=200)
+    password_hash = Varchar(length=200)
+    locale = Varchar(length=5, default="en")
+    timezone = Varchar(length=64, default="UTC")
+    role = Varchar(length=50, default="manager")
+    is_active = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class AccessToken(Table, tablename="access_tokens"):
+    """A bearer token. Only the SHA-256 of its secret part is stored."""
+
+    user_id = ForeignKey(User, on_delete=OnDelete.cascade, null=False)
+    name = Varchar(length=100)
+    token_hash = Varchar(length=64, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
