@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     create = tenant_commands.add_parser("create", help="sign a company up")
     for name in ("company", "slug", "edition", "admin-email", "admin-name"):
         create.add_argument(f"--{name}", required=True)
-    create.add_argument("--admin-password", help="omit to read it from the CRM_ADMIN_PASSWORD variable or a prompt")
+    create.add_argument(
+        "--admin-password", help="omit to read it from the CRM_ADMIN_PASSWORD variable or a prompt"
+    )
     create.add_argument("--locale", default="en")
     create.add_argument("--timezone", default="UTC")
     create.set_defaults(run=_lazy("crm.platform.commands", "command_tenants_create"))
     tenant_list = tenant_commands.add_parser("list", help="all tenants")
     tenant_list.add_argument("--json", action="store_true")
     tenant_list.set_defaults(run=_lazy("crm.platform.commands", "command_tenants_list"))
-    for name, help_text in (("show", "one tenant"), ("suspend", "refuse the tenant's logins and tokens"),
-                            ("resume", "undo suspend")):
+    for name, help_text in (
+        ("show", "one tenant"),
+        ("suspend", "refuse the tenant's logins and tokens"),
+        ("resume", "undo suspend"),
+    ):
         sub = tenant_commands.add_parser(name, help=help_text)
         sub.add_argument("slug")
         sub.set_defaults(run=_lazy("crm.platform.commands", f"command_tenants_{name}"))
@@ -90,7 +95,7 @@ def _lazy(module: str, name: str) -> Command:
     return run
 
 
-def run_async(work: Callable[[Settings], Awaitable[int]]) -> int:
+def run_async(work: Callable[[Settings], Coroutine[Any, Any, int]]) -> int:
     """Run an async command body with the settings of this environment."""
     settings = load_settings()
     return asyncio.run(work(settings))

@@ -18,7 +18,15 @@ from crm.platform.app import create_app
 from crm.platform.migrate import migrate_platform
 from crm.platform.services import Services, open_services
 from crm.settings import Settings
-from tests.support import create_database, drop_database, random_ip, serve, test_settings, unique, with_database
+from tests.support import (
+    create_database,
+    drop_database,
+    random_ip,
+    serve,
+    test_settings,
+    unique,
+    with_database,
+)
 
 
 @pytest.fixture(scope="session")
@@ -126,11 +134,22 @@ def make_tenant(http: httpx.AsyncClient) -> TenantFactory:
         body = signup_body(**overrides)
         response = await http.post("/api/v1/signup", json=body, headers={"X-Forwarded-For": random_ip()})
         assert response.status_code == 201, response.text
-        token = await http.post("/api/v1/auth/token", json={
-            "tenant": body["slug"], "email": body["admin_email"], "password": body["admin_password"],
-        }, headers={"X-Forwarded-For": random_ip()})
+        token = await http.post(
+            "/api/v1/auth/token",
+            json={
+                "tenant": body["slug"],
+                "email": body["admin_email"],
+                "password": body["admin_password"],
+            },
+            headers={"X-Forwarded-For": random_ip()},
+        )
         assert token.status_code == 200, token.text
-        return SignedUpTenant(body["slug"], body["edition"], body["admin_email"], body["admin_password"],
-                              token.json()["access_token"])
+        return SignedUpTenant(
+            body["slug"],
+            body["edition"],
+            body["admin_email"],
+            body["admin_password"],
+            token.json()["access_token"],
+        )
 
     return make

@@ -69,8 +69,15 @@ async def serve(app: Litestar) -> AsyncIterator[str]:
 
     Same loop as the tests, so the app and the tests share one engine (see create_app)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                            proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
     server = uvicorn.Server(config)
     # uvicorn must not take over the process's signal handlers inside the test run.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

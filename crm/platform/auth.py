@@ -50,7 +50,11 @@ async def load_tenant(*, slug: str | None = None, tenant_id: str | None = None) 
     if row is None or row["status"] == "deleted":
         return None
     return TenantRef(
-        id=row["id"], slug=row["slug"], schema=row["schema_name"], edition=row["edition"], status=row["status"]
+        id=row["id"],
+        slug=row["slug"],
+        schema=row["schema_name"],
+        edition=row["edition"],
+        status=row["status"],
     )
 
 
@@ -61,9 +65,11 @@ async def issue_token(db: Database, *, tenant_slug: str, email: str, password: s
     user = None
     if tenant is not None:
         async with tenant_scope(tenant, db.engine):
-            user = await User.select(User.id, User.password_hash, User.is_active).where(
-                User.email == email.strip().lower()
-            ).first()
+            user = (
+                await User.select(User.id, User.password_hash, User.is_active)
+                .where(User.email == email.strip().lower())
+                .first()
+            )
     if not await verify_password(user["password_hash"] if user else None, password):
         raise Unauthorized("Wrong company, e-mail or password.")
     assert tenant is not None and user is not None
@@ -112,4 +118,6 @@ async def authenticate(db: Database, token: str) -> Principal:
 
 async def revoke_token(db: Database, principal: Principal) -> None:
     async with tenant_scope(principal.tenant, db.engine):
-        await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)}).where(AccessToken.id == principal.token_id)
+        await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)}).where(
+            AccessToken.id == principal.token_id
+        )

@@ -67,16 +67,22 @@ async def _check(services: Services) -> int:
     return 0
 
 
-async def migrate_everything(services: Services, *, jobs: int, slugs: list[str] | None = None,
-                             quiet: bool = False) -> int:
+async def migrate_everything(
+    services: Services, *, jobs: int, slugs: list[str] | None = None, quiet: bool = False
+) -> int:
     """Platform first, then the tenants; returns the exit status (1 if any tenant failed)."""
     applied = await migrate_platform(services.db.pool)
     if applied and not quiet:
         console.print(f"platform schema: applied {', '.join(map(str, applied))}")
     failures: list[TenantMigrationResult] = []
     with Progress(
-        TextColumn("migrating tenants"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=quiet, transient=False,
+        TextColumn("migrating tenants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
     ) as progress:
         task = progress.add_task("tenants", total=None)
 
@@ -125,15 +131,27 @@ def command_editions_check(args: argparse.Namespace) -> int:
 def command_tenants_create(args: argparse.Namespace) -> int:
     from crm.platform.signup import SignupRequest, provision_tenant
 
-    password = args.admin_password or os.environ.get("CRM_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+    password = (
+        args.admin_password or os.environ.get("CRM_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+    )
 
     async def work(settings: Settings) -> int:
         services = await open_services(settings, pool_max=2)
         try:
-            provisioned = await provision_tenant(services.db, services.editions, SignupRequest(
-                company=args.company, slug=args.slug, edition=args.edition, admin_email=args.admin_email,
-                admin_password=password, admin_name=args.admin_name, locale=args.locale, timezone=args.timezone,
-            ))
+            provisioned = await provision_tenant(
+                services.db,
+                services.editions,
+                SignupRequest(
+                    company=args.company,
+                    slug=args.slug,
+                    edition=args.edition,
+                    admin_email=args.admin_email,
+                    admin_password=password,
+                    admin_name=args.admin_name,
+                    locale=args.locale,
+                    timezone=args.timezone,
+                ),
+            )
         except CrmError as exc:
             return _report(exc)
         finally:
@@ -151,16 +169,20 @@ def command_tenants_list(args: argparse.Namespace) -> int:
     async def work(settings: Settings) -> int:
         services = await open_services(settings, pool_max=2)
         try:
-            rows = [dict(row) for row in await services.db.pool.fetch(
-                f"SELECT {_TENANT_COLUMNS} FROM platform.tenants ORDER BY created_at, id"
-            )]
+            rows = [
+                dict(row)
+                for row in await services.db.pool.fetch(
+                    f"SELECT {_TENANT_COLUMNS} FROM platform.tenants ORDER BY created_at, id"
+                )
+            ]
         finally:
             await services.db.close()
         if args.json:
             print_json(rows)
         else:
             for row in rows:
-                print(f"{row['slug']:30} {row['edition']:12} {row['status']:10} v{row['schema_version']}  {row['name']}")
+                status = f"{row['status']:10} v{row['schema_version']}"
+                print(f"{row['slug']:30} {row['edition']:12} {status}  {row['name']}")
         return 0
 
     return run_async(work)
@@ -213,7 +235,9 @@ def _set_status(slug: str, status: str, *, allowed_from: tuple[str, ...]) -> int
             UPDATE platform.tenants SET status = $2, updated_at = now()
             WHERE slug = $1 AND status = ANY($3::text[]) RETURNING slug
             """,
-            slug, status, list(allowed_from),
+            slug,
+            status,
+            list(allowed_from),
         )
         if updated is None:
             row = await _tenant_row(services, slug)
@@ -240,7 +264,9 @@ def _with_services(work: Any) -> int:
 
 
 async def _tenant_row(services: Services, slug: str) -> dict[str, Any] | None:
-    row = await services.db.pool.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM platform.tenants WHERE slug = $1", slug)
+    row = await services.db.pool.fetchrow(
+        f"SELECT {_TENANT_COLUMNS} FROM platform.tenants WHERE slug = $1", slug
+    )
     return dict(row) if row else None
 
 

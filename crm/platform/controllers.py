@@ -12,7 +12,12 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
 
 from crm.platform.auth import Principal, issue_token, revoke_token
-from crm.platform.migrate import latest_version, platform_migrations, platform_schema_version, tenant_migrations
+from crm.platform.migrate import (
+    latest_version,
+    platform_migrations,
+    platform_schema_version,
+    tenant_migrations,
+)
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.security import PUBLIC
 from crm.platform.services import services_of
@@ -46,7 +51,8 @@ class HealthController(Controller):
                     # Tenants still migrating do not fail readiness: a rolling migration
                     # must not take the service out of rotation.
                     body["tenants_behind"] = await connection.fetchval(
-                        "SELECT count(*) FROM platform.tenants WHERE schema_version < $1 AND status <> 'deleted'",
+                        "SELECT count(*) FROM platform.tenants"
+                        " WHERE schema_version < $1 AND status <> 'deleted'",
                         target,
                     )
                     body["tenant_schema_version"] = target
@@ -69,28 +75,50 @@ class AuthController(Controller):
     path = "/api/v1"
     tags = ["auth"]
 
-    @post("/signup", opt=PUBLIC, status_code=HTTP_201_CREATED, operation_id="signup",
-          summary="Sign a company up for an edition; creates its tenant")
-    async def signup(self, request: Request[Any, Any, Any], data: JSONBody[SignupRequest], state: State) -> dict[str, Any]:
+    @post(
+        "/signup",
+        opt=PUBLIC,
+        status_code=HTTP_201_CREATED,
+        operation_id="signup",
+        summary="Sign a company up for an edition; creates its tenant",
+    )
+    async def signup(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignupRequest], state: State
+    ) -> dict[str, Any]:
         services = services_of(state)
         await check_rate_limit(
-            services.db.pool, f"signup:{_client_address(request)}",
-            limit=services.settings.signup_rate_limit, window_seconds=3600,
+            services.db.pool,
+            f"signup:{_client_address(request)}",
+            limit=services.settings.signup_rate_limit,
+            window_seconds=3600,
         )
         provisioned = await provision_tenant(services.db, services.editions, data)
         tenant = provisioned.tenant
         return {"tenant": {"slug": tenant.slug, "edition": tenant.edition, "status": tenant.status}}
 
-    @post("/auth/token", opt=PUBLIC, status_code=HTTP_200_OK, operation_id="createToken",
-          summary="Exchange company, e-mail and password for a bearer token")
-    async def create_token(self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest], state: State) -> dict[str, str]:
+    @post(
+        "/auth/token",
+        opt=PUBLIC,
+        status_code=HTTP_200_OK,
+        operation_id="createToken",
+        summary="Exchange company, e-mail and password for a bearer token",
+    )
+    async def create_token(
+        self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest], state: State
+    ) -> dict[str, str]:
         services = services_of(state)
         await check_rate_limit(
-            services.db.pool, f"login:{_client_address(request)}",
-            limit=services.settings.login_rate_limit, window_seconds=300,
+            services.db.pool,
+            f"login:{_client_address(request)}",
+            limit=services.settings.login_rate_limit,
+            window_seconds=300,
         )
         token = await issue_token(
-            services.db, tenant_slug=data.tenant, email=data.email, password=data.password, name=data.name[:100]
+            services.db,
+            tenant_slug=data.tenant,
+            email=data.email,
+            password=data.password,
+            name=data.name[:100],
         )
         return {"access_token": token, "token_type": "bearer"}
 
@@ -106,13 +134,19 @@ class MeController(Controller):
     @get("/", operation_id="getMe", summary="The caller, their company and its edition")
     async def me(self, principal: NamedDependency[Principal], state: State) -> dict[str, Any]:
         services = services_of(state)
-        tenant = await Tenant.select(Tenant.name, Tenant.locale, Tenant.timezone).where(
-            Tenant.id == principal.tenant.id
-        ).first()
+        tenant = (
+            await Tenant.select(Tenant.name, Tenant.locale, Tenant.timezone)
+            .where(Tenant.id == principal.tenant.id)
+            .first()
+        )
         async with tenant_scope(principal.tenant, services.db.engine):
-            user = await User.select(
-                User.id, User.email, User.name, User.locale, User.timezone, User.role, User.created_at
-            ).where(User.id == principal.user_id).first()
+            user = (
+                await User.select(
+                    User.id, User.email, User.name, User.locale, User.timezone, User.role, User.created_at
+                )
+                .where(User.id == principal.user_id)
+                .first()
+            )
         edition = services.editions[principal.tenant.edition]
         return {
             "user": user,

@@ -60,7 +60,9 @@ def discover_migrations(package: str) -> list[Migration]:
     migrations.sort(key=lambda migration: migration.version)
     for expected, migration in enumerate(migrations, start=1):
         if migration.version != expected:
-            raise MigrationError(f"{package}: expected migration version {expected}, found {migration.version}")
+            raise MigrationError(
+                f"{package}: expected migration version {expected}, found {migration.version}"
+            )
     return migrations
 
 
@@ -190,7 +192,10 @@ async def migrate_tenant(
             )
     except Exception as exc:  # one failing tenant is reported and does not stop the others
         return TenantMigrationResult(
-            tenant.slug, tenant.schema_version, tenant.schema_version, time.perf_counter() - started,
+            tenant.slug,
+            tenant.schema_version,
+            tenant.schema_version,
+            time.perf_counter() - started,
             error=f"{type(exc).__name__}: {exc}",
         )
     return TenantMigrationResult(tenant.slug, tenant.schema_version, target, time.perf_counter() - started)

@@ -19,8 +19,17 @@ request_id_var: ContextVar[str] = ContextVar("crm_request_id", default="-")
 log_tenant_var: ContextVar[str] = ContextVar("crm_log_tenant", default="-")
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "x-telegram-bot-api-secret-token",
-                               "stripe-signature", "proxy-authorization"})
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-telegram-bot-api-secret-token",
+        "stripe-signature",
+        "proxy-authorization",
+    }
+)
 FILTERED = "[Filtered]"
 
 
@@ -36,7 +45,9 @@ class ContextFilter(logging.Filter):
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [tenant=%(tenant)s req=%(request_id)s] %(message)s")
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [tenant=%(tenant)s req=%(request_id)s] %(message)s"
+        )
     )
     handler.addFilter(ContextFilter())
     root = logging.getLogger()

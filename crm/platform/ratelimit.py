@@ -11,8 +11,10 @@ from crm.platform.errors import TooManyRequests
 _HIT = """
 INSERT INTO platform.rate_limits AS r (key, window_start, hits) VALUES ($1, now(), 1)
 ON CONFLICT (key) DO UPDATE SET
-    hits = CASE WHEN r.window_start <= now() - make_interval(secs => $2) THEN 1 ELSE r.hits + 1 END,
-    window_start = CASE WHEN r.window_start <= now() - make_interval(secs => $2) THEN now() ELSE r.window_start END
+    hits = CASE WHEN r.window_start <= now() - make_interval(secs => $2)
+                THEN 1 ELSE r.hits + 1 END,
+    window_start = CASE WHEN r.window_start <= now() - make_interval(secs => $2)
+                        THEN now() ELSE r.window_start END
 RETURNING hits, extract(epoch FROM r.window_start + make_interval(secs => $2) - now()) AS remaining
 """
 

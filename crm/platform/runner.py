@@ -54,7 +54,11 @@ def command_serve(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, url: str) -> int:
     app = create_app(settings, db_url=url)
     config = uvicorn.Config(
-        app, host=settings.web.host, port=settings.web.port, log_config=None, proxy_headers=True,
+        app,
+        host=settings.web.host,
+        port=settings.web.port,
+        log_config=None,
+        proxy_headers=True,
         lifespan="on",
     )
     # uvicorn turns SIGINT/SIGTERM into a graceful shutdown; the embedded server is then
@@ -82,22 +86,39 @@ async def ensure_demo_tenant(services: Services, data_dir: Path) -> DemoLogin:
     from crm.tenants.clients.demo import seed_demo_clients
 
     login_file = data_dir / "demo-login.json"
-    exists = await load_tenant(slug=DEMO_SLUG) is not None
-    if exists and login_file.exists():
-        return DemoLogin(**json.loads(login_file.read_text()))
-    if exists:
-        return DemoLogin(DEMO_SLUG, DEMO_EMAIL, "(not stored in this data directory)")
+    if await load_tenant(slug=DEMO_SLUG) is not None:
+        return _read_demo_login(login_file)
     login = DemoLogin(DEMO_SLUG, DEMO_EMAIL, "demo-" + secrets.token_urlsafe(9))
-    # Written before the tenant exists, so a crash in between never loses the password;
-    # only the owner of the data directory can read it.
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(login.__dict__, handle)
-    provisioned = await provision_tenant(services.db, services.editions, SignupRequest(
-        company="Demo Company", slug=DEMO_SLUG, edition="business", admin_email=login.email,
-        admin_password=login.password, admin_name="Demo Admin", locale="en", timezone="Europe/Moscow",
-    ))
+    # Written before the tenant exists, so a crash in between never loses the password.
+    _write_demo_login(login_file, login)
+    provisioned = await provision_tenant(
+        services.db,
+        services.editions,
+        SignupRequest(
+            company="Demo Company",
+            slug=DEMO_SLUG,
+            edition="business",
+            admin_email=login.email,
+            admin_password=login.password,
+            admin_name="Demo Admin",
+            locale="en",
+            timezone="Europe/Moscow",
+        ),
+    )
     async with tenant_scope(provisioned.tenant, services.db.engine):
         await seed_demo_clients(provisioned.admin_user_id)
     return login
+
+
+def _read_demo_login(path: Path) -> DemoLogin:
+    if not path.exists():
+        return DemoLogin(DEMO_SLUG, DEMO_EMAIL, "(not stored in this data directory)")
+    return DemoLogin(**json.loads(path.read_text()))
+
+
+def _write_demo_login(path: Path, login: DemoLogin) -> None:
+    """Only the owner of the data directory can read the demo password."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(login.__dict__, handle)

@@ -34,8 +34,26 @@ from crm.tenants.users.tables import User
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 # Slugs appear in URLs and sub-domains next to our own paths.
 RESERVED_SLUGS = frozenset(
-    {"api", "admin", "app", "www", "static", "health", "ready", "schema", "signup", "login", "platform",
-     "public", "mail", "help", "support", "billing", "webhooks", "docs"}
+    {
+        "api",
+        "admin",
+        "app",
+        "www",
+        "static",
+        "health",
+        "ready",
+        "schema",
+        "signup",
+        "login",
+        "platform",
+        "public",
+        "mail",
+        "help",
+        "support",
+        "billing",
+        "webhooks",
+        "docs",
+    }
 )
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 LOCALES = ("ru", "en")
@@ -73,9 +91,12 @@ def validate_signup(request: SignupRequest, editions: Editions) -> list[FieldErr
     if not request.company.strip() or len(request.company) > 200:
         errors.append(FieldError("company", "must be 1 to 200 characters"))
     if not SLUG.fullmatch(request.slug):
-        errors.append(FieldError(
-            "slug", "must be 3 to 40 characters: lowercase letters, digits and hyphens, starting with a letter"
-        ))
+        errors.append(
+            FieldError(
+                "slug",
+                "must be 3 to 40 characters: lowercase letters, digits and hyphens, starting with a letter",
+            )
+        )
     elif request.slug in RESERVED_SLUGS:
         errors.append(FieldError("slug", "is reserved"))
     if editions.get(request.edition) is None:
@@ -120,8 +141,14 @@ async def provision_tenant(db: Database, editions: Editions, request: SignupRequ
                                               locale, timezone)
                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)
                 """,
-                tenant.id, tenant.slug, request.company.strip(), tenant.schema, tenant.edition,
-                latest_version(tenant_migrations()), request.locale, request.timezone,
+                tenant.id,
+                tenant.slug,
+                request.company.strip(),
+                tenant.schema,
+                tenant.edition,
+                latest_version(tenant_migrations()),
+                request.locale,
+                request.timezone,
             )
             await connection.execute(f'CREATE SCHEMA "{tenant.schema}"')
             await connection.execute(_schema_sql())

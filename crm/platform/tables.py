@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Integer, Timestamptz, Varchar
+from piccolo.columns import Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -29,6 +29,7 @@ class Tenant(Table, tablename="tenants", schema="platform"):
 class Identity(Table, tablename="identities", schema="platform"):
     """A login e-mail and the tenant user it belongs to (one e-mail may exist in several tenants)."""
 
+    id = Serial(primary_key=True)
     email = Varchar(length=320)
     tenant_id = Varchar(length=32)
     user_id = Integer()
@@ -38,6 +39,7 @@ class Identity(Table, tablename="identities", schema="platform"):
 class RateLimitWindow(Table, tablename="rate_limits", schema="platform"):
     """Fixed-window counters shared by every web process (signup and login limits)."""
 
+    id = Serial(primary_key=True)
     key = Varchar(length=200, unique=True)
     window_start = Timestamptz(default=TimestamptzNow())
     hits = Integer(default=0)

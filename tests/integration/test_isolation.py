@@ -7,7 +7,9 @@ import httpx
 from tests.conftest import TenantFactory
 
 
-async def test_each_tenant_sees_only_its_own_users(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+async def test_each_tenant_sees_only_its_own_users(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
     first = await make_tenant(edition="start")
     second = await make_tenant(edition="enterprise")
 
@@ -30,7 +32,9 @@ async def test_each_tenant_sees_only_its_own_users(make_tenant: TenantFactory, h
     assert me_first["edition"]["key"] == "start" and me_second["edition"]["key"] == "enterprise"
 
 
-async def test_a_token_cannot_be_pointed_at_another_tenant(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+async def test_a_token_cannot_be_pointed_at_another_tenant(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
     first = await make_tenant()
     second = await make_tenant()
     # Keep the secret of the first token, claim the second tenant's id: the secret is
@@ -43,7 +47,12 @@ async def test_a_token_cannot_be_pointed_at_another_tenant(make_tenant: TenantFa
     assert response.status_code == 401
     assert first_id != second_id
     # A tenant slug in the body of a login is checked against that tenant's own users.
-    login = await http.post("/api/v1/auth/token", json={
-        "tenant": second.slug, "email": first.email, "password": first.password,
-    })
+    login = await http.post(
+        "/api/v1/auth/token",
+        json={
+            "tenant": second.slug,
+            "email": first.email,
+            "password": first.password,
+        },
+    )
     assert login.status_code == 401

@@ -18,7 +18,9 @@ async def _tenant(slug: str) -> TenantRef:
     return tenant
 
 
-async def test_queries_in_a_scope_see_only_that_tenant(make_tenant: TenantFactory, services: Services) -> None:
+async def test_queries_in_a_scope_see_only_that_tenant(
+    make_tenant: TenantFactory, services: Services
+) -> None:
     first, second = await make_tenant(), await make_tenant()
     for signed_up in (first, second):
         async with tenant_scope(await _tenant(signed_up.slug), services.db.engine):
@@ -26,7 +28,9 @@ async def test_queries_in_a_scope_see_only_that_tenant(make_tenant: TenantFactor
         assert emails == [signed_up.email]
 
 
-async def test_another_tenants_scope_inside_a_scope_is_refused(make_tenant: TenantFactory, services: Services) -> None:
+async def test_another_tenants_scope_inside_a_scope_is_refused(
+    make_tenant: TenantFactory, services: Services
+) -> None:
     first, second = await _tenant((await make_tenant()).slug), await _tenant((await make_tenant()).slug)
     async with tenant_scope(first, services.db.engine):
         with pytest.raises(TenantScopeError):
@@ -38,7 +42,9 @@ async def test_another_tenants_scope_inside_a_scope_is_refused(make_tenant: Tena
             assert inner.connection is not None
 
 
-async def test_outside_a_scope_tenant_tables_do_not_resolve(make_tenant: TenantFactory, services: Services) -> None:
+async def test_outside_a_scope_tenant_tables_do_not_resolve(
+    make_tenant: TenantFactory, services: Services
+) -> None:
     await make_tenant()
     with pytest.raises(asyncpg.UndefinedTableError):
         await User.select(User.email)
@@ -46,7 +52,9 @@ async def test_outside_a_scope_tenant_tables_do_not_resolve(make_tenant: TenantF
         await services.db.pool.fetch("SELECT email FROM users")
 
 
-async def test_the_search_path_does_not_outlive_the_scope(make_tenant: TenantFactory, services: Services) -> None:
+async def test_the_search_path_does_not_outlive_the_scope(
+    make_tenant: TenantFactory, services: Services
+) -> None:
     """The pooled connection goes back with the default path: the next user sees no tenant."""
     tenant = await _tenant((await make_tenant()).slug)
     async with tenant_scope(tenant, services.db.engine) as transaction:
@@ -80,7 +88,9 @@ async def test_a_scope_is_not_opened_inside_an_unscoped_transaction(services: Se
                 pass
 
 
-@pytest.mark.parametrize("name", ["public", "t_", "t_UPPER", 't_x"; DROP SCHEMA platform; --', "platform", "t_" + "a" * 61])
+@pytest.mark.parametrize(
+    "name", ["public", "t_", "t_UPPER", 't_x"; DROP SCHEMA platform; --', "platform", "t_" + "a" * 61]
+)
 def test_schema_names_are_validated_before_reaching_sql(name: str) -> None:
     with pytest.raises(TenantScopeError):
         checked_schema_name(name)

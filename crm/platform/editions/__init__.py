@@ -6,7 +6,7 @@ import time: call :func:`load_editions` once at start-up and pass the result alo
     editions = load_editions()              # raises EditionError on the first bad file
     edition = editions["business"]
     edition.has_module("mailings")          # the 402 guard asks this
-    editions.with_module("mailings")        # ["business", "realty", "enterprise"]
+    editions.with_module("mailings")        # ["business", "enterprise", "realty"]
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from crm.tenants.clients.tables import Client
 
-DEMO_CLIENTS = (
+# kind, name, phones (E.164), e-mails, status
+DEMO_CLIENTS: tuple[tuple[str, str, list[str], list[str], str], ...] = (
     ("company", "ООО «Северный ветер»", ["+74957894512"], ["office@severny-veter.ru"], "client"),
     ("person", "Анна Кузнецова", ["+79123456789"], ["anna.kuznetsova@example.ru"], "prospect"),
     ("company", "Brightline Logistics Ltd", ["+442079460123"], ["hello@brightline.example"], "lead"),
@@ -15,8 +16,17 @@ DEMO_CLIENTS = (
 
 async def seed_demo_clients(responsible_id: int) -> int:
     """Insert the demo clients inside the open tenant scope; return how many."""
-    await Client.insert(*[
-        Client(kind=kind, name=name, phones=phones, emails=emails, status=status, responsible_id=responsible_id)
-        for kind, name, phones, emails, status in DEMO_CLIENTS
-    ])
+    await Client.insert(
+        *[
+            Client(
+                kind=kind,
+                name=name,
+                phones=phones,
+                emails=emails,
+                status=status,
+                responsible_id=responsible_id,
+            )
+            for kind, name, phones, emails, status in DEMO_CLIENTS
+        ]
+    )
     return len(DEMO_CLIENTS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Array, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import Array, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -13,6 +13,7 @@ CLIENT_STATUSES = ("lead", "prospect", "client", "former")
 
 
 class Client(Table, tablename="clients"):
+    id = Serial(primary_key=True)
     kind = Varchar(length=16)
     name = Varchar(length=300, index=True)
     phones = Array(base_column=Varchar(length=32))  # E.164

@@ -16,8 +16,16 @@ from crm.platform.services import services_of
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.users.tables import User
 
-PUBLIC_COLUMNS = (User.id, User.email, User.name, User.locale, User.timezone, User.role, User.is_active,
-                  User.created_at)
+PUBLIC_COLUMNS = (
+    User.id,
+    User.email,
+    User.name,
+    User.locale,
+    User.timezone,
+    User.role,
+    User.is_active,
+    User.created_at,
+)
 
 
 class UsersController(Controller):
@@ -35,11 +43,15 @@ class UsersController(Controller):
         after = decode_cursor(cursor)
         limit = check_limit(limit)
         async with tenant_scope(principal.tenant, services_of(state).db.engine):
-            rows = await User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1)
+            rows = (
+                await User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1)
+            )
         return page(rows, limit)
 
     @get("/{user_id:int}", operation_id="getUser", summary="One user of your company")
-    async def get_user(self, principal: NamedDependency[Principal], state: State, user_id: FromPath[int]) -> dict[str, Any]:
+    async def get_user(
+        self, principal: NamedDependency[Principal], state: State, user_id: FromPath[int]
+    ) -> dict[str, Any]:
         async with tenant_scope(principal.tenant, services_of(state).db.engine):
             row = await User.select(*PUBLIC_COLUMNS).where(User.id == user_id).first()
         if row is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 
 class User(Table, tablename="users"):
+    id = Serial(primary_key=True)
     email = Varchar(length=320, unique=True)  # stored lower-cased
     name = Varchar(length=200)
     password_hash = Varchar(length=200)
@@ -22,6 +23,7 @@ class User(Table, tablename="users"):
 class AccessToken(Table, tablename="access_tokens"):
     """A bearer token. Only the SHA-256 of its secret part is stored."""
 
+    id = Serial(primary_key=True)
     user_id = ForeignKey(User, on_delete=OnDelete.cascade, null=False)
     name = Varchar(length=100)
     token_hash = Varchar(length=64, unique=True)
