@@ -23,7 +23,7 @@ from tests.support import (
     drop_database,
     random_ip,
     serve,
-    test_settings,
+    make_settings,
     unique,
     with_database,
 )
@@ -63,7 +63,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    return test_settings(data_dir)
+    return make_settings(data_dir)
 
 
 @pytest.fixture(scope="session")

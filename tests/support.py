@@ -44,7 +44,7 @@ async def drop_database(admin_url: str, name: str) -> None:
         await connection.close()
 
 
-def test_settings(data_dir: Path, **overrides: str) -> Settings:
+def make_settings(data_dir: Path, **overrides: str) -> Settings:
     env = {
         "CRM_DATA_DIR": str(data_dir),
         "CRM_SECRET_KEY": "test-secret-" + "x" * 40,

@@ -61,12 +61,13 @@ def bind_tables(engine: PostgresEngine, tables: Iterable[type[Table]]) -> None:
         table._meta.db = engine
 
 
-async def connect_database(url: str, *, pool_min: int = 2, pool_max: int = 10) -> Database:
-    """Open the pool and bind every table class of the product to it."""
+async def connect_database(url: str, *, pool_min: int = 2, pool_max: int = 10, bind: bool = True) -> Database:
+    """Open the pool and (unless ``bind`` is False) bind every table class of the product to it."""
     from crm.platform.tables import PLATFORM_TABLES
     from crm.tenants.schema import TENANT_TABLES
 
     engine = make_engine(url)
     await engine.start_connection_pool(min_size=pool_min, max_size=pool_max)
-    bind_tables(engine, [*PLATFORM_TABLES, *TENANT_TABLES])
+    if bind:
+        bind_tables(engine, [*PLATFORM_TABLES, *TENANT_TABLES])
     return Database(url=url, engine=engine)

@@ -7,6 +7,7 @@ status and a human message; :func:`problem_response` is the one place that turns
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,6 +15,10 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Sentry's Litestar integration reports these exceptions itself; this logger is for the
+# log only and is excluded from Sentry's logging integration (no duplicate events).
+UNHANDLED_ERRORS_LOGGER = "crm.http.unhandled"
+unhandled_errors_log = logging.getLogger(UNHANDLED_ERRORS_LOGGER)
 PROBLEM_BASE = "https://relay-crm.dev/problems/"
 
 
@@ -146,7 +151,7 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             response.headers.update(exc.headers)
         return response
     # Anything else is a bug: Sentry and the log get the traceback, the client a plain 500.
-    request.logger.exception("unhandled error", exc_info=exc)
+    unhandled_errors_log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal server error", "Something went wrong on our side.", "internal-error")
 
 

@@ -19,6 +19,8 @@ request_id_var: ContextVar[str] = ContextVar("crm_request_id", default="-")
 log_tenant_var: ContextVar[str] = ContextVar("crm_log_tenant", default="-")
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Phone numbers in the E.164 form the CRM stores them in.
+PHONE_PATTERN = re.compile(r"\+\d{10,15}\b")
 SENSITIVE_HEADERS = frozenset(
     {
         "authorization",
@@ -89,7 +91,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def scrub_event(event: Any, hint: Any = None) -> Any:
-    """Sentry ``before_send``: drop bodies, cookies, auth headers, users and e-mail addresses."""
+    """Sentry ``before_send``: drop bodies, cookies, auth headers and users; mask e-mails and phones."""
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("data", None)
@@ -100,18 +102,18 @@ def scrub_event(event: Any, hint: Any = None) -> Any:
                 if name.lower() in SENSITIVE_HEADERS:
                     headers[name] = FILTERED
     event.pop("user", None)
-    return _strip_emails(event)
+    return _strip_personal_data(event)
 
 
-def _strip_emails(value: Any) -> Any:
+def _strip_personal_data(value: Any) -> Any:
     if isinstance(value, str):
-        return EMAIL_PATTERN.sub(FILTERED, value)
+        return PHONE_PATTERN.sub(FILTERED, EMAIL_PATTERN.sub(FILTERED, value))
     if isinstance(value, dict):
-        return {key: _strip_emails(item) for key, item in value.items()}
+        return {key: _strip_personal_data(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_strip_emails(item) for item in value]
+        return [_strip_personal_data(item) for item in value]
     if isinstance(value, tuple):
-        return tuple(_strip_emails(item) for item in value)
+        return tuple(_strip_personal_data(item) for item in value)
     return value
 
 
@@ -123,13 +125,20 @@ def init_sentry(settings: Settings, **extra: Any) -> bool:
     from sentry_sdk.integrations.asyncpg import AsyncPGIntegration
     from sentry_sdk.integrations.litestar import LitestarIntegration
 
+    from sentry_sdk.integrations.logging import ignore_logger
+
+    from crm.platform.errors import UNHANDLED_ERRORS_LOGGER
+
+    ignore_logger(UNHANDLED_ERRORS_LOGGER)
     sentry_sdk.init(
         dsn=settings.sentry.dsn.reveal(),
         environment=settings.sentry.environment,
         traces_sample_rate=settings.sentry.traces_sample_rate,
-        send_default_pii=False,
         integrations=[LitestarIntegration(), AsyncPGIntegration()],
         before_send=scrub_event,
+        # Frame locals hold request scopes, bodies and client records: never send them.
+        include_local_variables=False,
+        max_request_body_size="never",
         **extra,
     )
     return True
