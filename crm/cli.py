@@ -59,9 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     create = tenant_commands.add_parser("create", help="sign a company up")
     for name in ("company", "slug", "edition", "admin-email", "admin-name"):
         create.add_argument(f"--{name}", required=True)
-    create.add_argument(
-        "--admin-password", help="omit to read it from the CRM_ADMIN_PASSWORD variable or a prompt"
-    )
+    create.add_argument("--admin-password", help="omit to read it from the CRM_ADMIN_PASSWORD variable or a prompt")
     create.add_argument("--locale", default="en")
     create.add_argument("--timezone", default="UTC")
     create.set_defaults(run=_lazy("crm.platform.commands", "command_tenants_create"))

@@ -21,9 +21,9 @@ from crm.settings import Settings
 from tests.support import (
     create_database,
     drop_database,
+    make_settings,
     random_ip,
     serve,
-    make_settings,
     unique,
     with_database,
 )

@@ -94,9 +94,7 @@ async def migrate_everything(
             if not result.ok:
                 failures.append(result)
 
-        results = await migrate_tenants(
-            services.db.pool, jobs=jobs, slugs=slugs, on_start=started, on_result=finished
-        )
+        results = await migrate_tenants(services.db.pool, jobs=jobs, slugs=slugs, on_start=started, on_result=finished)
     for failure in failures:
         console.print(f"[red]{failure.slug}: {failure.error}[/red]")
     if not quiet:
@@ -131,9 +129,7 @@ def command_editions_check(args: argparse.Namespace) -> int:
 def command_tenants_create(args: argparse.Namespace) -> int:
     from crm.platform.signup import SignupRequest, provision_tenant
 
-    password = (
-        args.admin_password or os.environ.get("CRM_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
-    )
+    password = args.admin_password or os.environ.get("CRM_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
 
     async def work(settings: Settings) -> int:
         services = await open_services(settings, pool_max=2)
@@ -264,9 +260,7 @@ def _with_services(work: Any) -> int:
 
 
 async def _tenant_row(services: Services, slug: str) -> dict[str, Any] | None:
-    row = await services.db.pool.fetchrow(
-        f"SELECT {_TENANT_COLUMNS} FROM platform.tenants WHERE slug = $1", slug
-    )
+    row = await services.db.pool.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM platform.tenants WHERE slug = $1", slug)
     return dict(row) if row else None
 
 

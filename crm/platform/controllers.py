@@ -51,8 +51,7 @@ class HealthController(Controller):
                     # Tenants still migrating do not fail readiness: a rolling migration
                     # must not take the service out of rotation.
                     body["tenants_behind"] = await connection.fetchval(
-                        "SELECT count(*) FROM platform.tenants"
-                        " WHERE schema_version < $1 AND status <> 'deleted'",
+                        "SELECT count(*) FROM platform.tenants WHERE schema_version < $1 AND status <> 'deleted'",
                         target,
                     )
                     body["tenant_schema_version"] = target

@@ -60,9 +60,7 @@ def discover_migrations(package: str) -> list[Migration]:
     migrations.sort(key=lambda migration: migration.version)
     for expected, migration in enumerate(migrations, start=1):
         if migration.version != expected:
-            raise MigrationError(
-                f"{package}: expected migration version {expected}, found {migration.version}"
-            )
+            raise MigrationError(f"{package}: expected migration version {expected}, found {migration.version}")
     return migrations
 
 

@@ -47,9 +47,7 @@ class ContextFilter(logging.Filter):
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
-        logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [tenant=%(tenant)s req=%(request_id)s] %(message)s"
-        )
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [tenant=%(tenant)s req=%(request_id)s] %(message)s")
     )
     handler.addFilter(ContextFilter())
     root = logging.getLogger()
@@ -124,7 +122,6 @@ def init_sentry(settings: Settings, **extra: Any) -> bool:
     import sentry_sdk
     from sentry_sdk.integrations.asyncpg import AsyncPGIntegration
     from sentry_sdk.integrations.litestar import LitestarIntegration
-
     from sentry_sdk.integrations.logging import ignore_logger
 
     from crm.platform.errors import UNHANDLED_ERRORS_LOGGER

@@ -27,16 +27,12 @@ def decode_cursor(cursor: str | None) -> int:
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not valid.", errors=[FieldError("cursor", "is not a valid cursor")]
-        ) from None
+        raise InvalidInput("The cursor is not valid.", errors=[FieldError("cursor", "is not a valid cursor")]) from None
 
 
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(
-            "The limit is out of range.", errors=[FieldError("limit", f"must be 1 to {MAX_LIMIT}")]
-        )
+        raise InvalidInput("The limit is out of range.", errors=[FieldError("limit", f"must be 1 to {MAX_LIMIT}")])
     return limit
 
 

@@ -25,6 +25,4 @@ async def check_rate_limit(pool: asyncpg.Pool, key: str, *, limit: int, window_s
     assert row is not None
     if row["hits"] > limit:
         retry_after = max(1, math.ceil(float(row["remaining"])))
-        raise TooManyRequests(
-            f"Too many requests; try again in {retry_after} seconds.", retry_after=retry_after
-        )
+        raise TooManyRequests(f"Too many requests; try again in {retry_after} seconds.", retry_after=retry_after)

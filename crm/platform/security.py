@@ -21,9 +21,7 @@ PUBLIC = {"public": True}
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     """Resolve ``Authorization: Bearer crm_…`` to a :class:`Principal` on every non-public route."""
 
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:

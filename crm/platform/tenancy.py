@@ -59,9 +59,7 @@ def checked_schema_name(name: str) -> str:
 
 async def set_tenant_search_path(connection: asyncpg.Connection, schema: str) -> None:
     """Point this transaction (only) at the tenant's schema."""
-    await connection.execute(
-        "SELECT set_config('search_path', $1, true)", f'"{checked_schema_name(schema)}", public'
-    )
+    await connection.execute("SELECT set_config('search_path', $1, true)", f'"{checked_schema_name(schema)}", public')
 
 
 def _bound_engine() -> object:

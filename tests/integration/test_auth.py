@@ -22,9 +22,7 @@ async def _login(http: httpx.AsyncClient, tenant: str, email: str, password: str
     )
 
 
-async def test_me_describes_the_user_tenant_and_edition(
-    make_tenant: TenantFactory, http: httpx.AsyncClient
-) -> None:
+async def test_me_describes_the_user_tenant_and_edition(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     tenant = await make_tenant(edition="start")
     response = await http.get("/api/v1/me", headers=tenant.auth)
     assert response.status_code == 200
@@ -86,9 +84,7 @@ async def test_a_suspended_tenant_is_refused(
     make_tenant: TenantFactory, http: httpx.AsyncClient, services: Services
 ) -> None:
     suspended, other = await make_tenant(), await make_tenant()
-    await services.db.pool.execute(
-        "UPDATE platform.tenants SET status = 'suspended' WHERE slug = $1", suspended.slug
-    )
+    await services.db.pool.execute("UPDATE platform.tenants SET status = 'suspended' WHERE slug = $1", suspended.slug)
     response = await http.get("/api/v1/me", headers=suspended.auth)
     assert response.status_code == 403
     assert response.json()["tenant_status"] == "suspended"

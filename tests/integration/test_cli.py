@@ -26,17 +26,50 @@ def crm(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedPr
 async def test_tenant_lifecycle(database_url: str, data_dir: Path, services: Services) -> None:
     slug = unique("cli")
     created = crm(
-        database_url, data_dir, "tenants", "create", "--company", "Северный ветер", "--slug", slug,
-        "--edition", "start", "--admin-email", f"boss@{slug}.example", "--admin-name", "Boss",
-        "--admin-password", "a long enough secret", "--locale", "ru", "--timezone", "Asia/Yekaterinburg",
+        database_url,
+        data_dir,
+        "tenants",
+        "create",
+        "--company",
+        "Северный ветер",
+        "--slug",
+        slug,
+        "--edition",
+        "start",
+        "--admin-email",
+        f"boss@{slug}.example",
+        "--admin-name",
+        "Boss",
+        "--admin-password",
+        "a long enough secret",
+        "--locale",
+        "ru",
+        "--timezone",
+        "Asia/Yekaterinburg",
     )
     assert created.returncode == 0, created.stderr
     other = unique("cli")
-    assert crm(
-        database_url, data_dir, "tenants", "create", "--company", "Other", "--slug", other, "--edition",
-        "business", "--admin-email", f"boss@{other}.example", "--admin-name", "Boss", "--admin-password",
-        "another long secret",
-    ).returncode == 0
+    assert (
+        crm(
+            database_url,
+            data_dir,
+            "tenants",
+            "create",
+            "--company",
+            "Other",
+            "--slug",
+            other,
+            "--edition",
+            "business",
+            "--admin-email",
+            f"boss@{other}.example",
+            "--admin-name",
+            "Boss",
+            "--admin-password",
+            "another long secret",
+        ).returncode
+        == 0
+    )
 
     listed = json.loads(crm(database_url, data_dir, "tenants", "list", "--json").stdout)
     mine = {row["slug"]: row for row in listed if row["slug"] in (slug, other)}
@@ -64,8 +97,22 @@ async def test_tenant_lifecycle(database_url: str, data_dir: Path, services: Ser
 
 async def test_create_with_bad_input_names_the_field(database_url: str, data_dir: Path) -> None:
     result = crm(
-        database_url, data_dir, "tenants", "create", "--company", "X", "--slug", "Bad Slug", "--edition",
-        "gold", "--admin-email", "nobody", "--admin-name", "N", "--admin-password", "short",
+        database_url,
+        data_dir,
+        "tenants",
+        "create",
+        "--company",
+        "X",
+        "--slug",
+        "Bad Slug",
+        "--edition",
+        "gold",
+        "--admin-email",
+        "nobody",
+        "--admin-name",
+        "N",
+        "--admin-password",
+        "short",
     )
     assert result.returncode == 1
     for field in ("slug", "edition", "admin_email", "admin_password"):
@@ -96,7 +143,7 @@ def test_editions_list_and_check(database_url: str, data_dir: Path, tmp_path: Pa
     shipped = Path(__file__).resolve().parents[2] / "crm/platform/editions/business.toml"
     assert crm(database_url, data_dir, "editions", "check", str(shipped)).returncode == 0
     broken = tmp_path / "business.toml"
-    broken.write_text(shipped.read_text().replace('modules = [', 'modules = ["teleport", ', 1))
+    broken.write_text(shipped.read_text().replace("modules = [", 'modules = ["teleport", ', 1))
     result = crm(database_url, data_dir, "editions", "check", str(broken))
     assert result.returncode == 1
     assert f"{broken}: modules[0]:" in result.stderr and "teleport" in result.stderr

@@ -7,9 +7,7 @@ import httpx
 from tests.conftest import TenantFactory
 
 
-async def test_each_tenant_sees_only_its_own_users(
-    make_tenant: TenantFactory, http: httpx.AsyncClient
-) -> None:
+async def test_each_tenant_sees_only_its_own_users(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     first = await make_tenant(edition="start")
     second = await make_tenant(edition="enterprise")
 
@@ -32,9 +30,7 @@ async def test_each_tenant_sees_only_its_own_users(
     assert me_first["edition"]["key"] == "start" and me_second["edition"]["key"] == "enterprise"
 
 
-async def test_a_token_cannot_be_pointed_at_another_tenant(
-    make_tenant: TenantFactory, http: httpx.AsyncClient
-) -> None:
+async def test_a_token_cannot_be_pointed_at_another_tenant(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     first = await make_tenant()
     second = await make_tenant()
     # Keep the secret of the first token, claim the second tenant's id: the secret is

@@ -33,25 +33,20 @@ FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, col
 INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname"
 
 
-async def _shape(
-    connection: asyncpg.Connection, schema: str
-) -> tuple[list[tuple[object, ...]], list[tuple[str, str]]]:
+async def _shape(connection: asyncpg.Connection, schema: str) -> tuple[list[tuple[object, ...]], list[tuple[str, str]]]:
     # Sequence defaults name their schema; the shape must not depend on it.
     columns = [
         tuple(value.replace(f"{schema}.", "") if isinstance(value, str) else value for value in row)
         for row in await connection.fetch(COLUMNS, schema)
     ]
     indexes = [
-        (row["indexname"], row["indexdef"].replace(f"{schema}.", ""))
-        for row in await connection.fetch(INDEXES, schema)
+        (row["indexname"], row["indexdef"].replace(f"{schema}.", "")) for row in await connection.fetch(INDEXES, schema)
     ]
     return columns, indexes
 
 
 async def _schema_of(services: Services, slug: str) -> str:
-    schema: str = await services.db.pool.fetchval(
-        "SELECT schema_name FROM platform.tenants WHERE slug = $1", slug
-    )
+    schema: str = await services.db.pool.fetchval("SELECT schema_name FROM platform.tenants WHERE slug = $1", slug)
     return schema
 
 
@@ -124,8 +119,7 @@ async def test_a_failing_tenant_is_reported_and_the_rest_migrate_then_resume(
     assert [t.slug for t in await tenants_behind(services.db.pool, target, slugs=slugs)] == [slugs[1]]
     # The failed tenant's DDL was rolled back with its transaction.
     has_column = await services.db.pool.fetchval(
-        "SELECT count(*) FROM information_schema.columns"
-        " WHERE table_schema = $1 AND column_name = 'nickname'",
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'nickname'",
         broken,
     )
     assert has_column == 0
@@ -135,9 +129,7 @@ async def test_a_failing_tenant_is_reported_and_the_rest_migrate_then_resume(
     assert await tenants_behind(services.db.pool, target, slugs=slugs) == []
 
 
-async def test_rerunning_a_finished_migration_does_nothing(
-    make_tenant: TenantFactory, services: Services
-) -> None:
+async def test_rerunning_a_finished_migration_does_nothing(make_tenant: TenantFactory, services: Services) -> None:
     slug = (await make_tenant()).slug
     assert await migrate_tenants(services.db.pool, slugs=[slug]) == []
 

@@ -6,8 +6,8 @@ import httpx
 from litestar import get
 
 from crm.platform.app import create_app
-from crm.platform.services import Services
 from crm.platform.security import requires_module
+from crm.platform.services import Services
 from crm.settings import Settings
 from tests.conftest import TenantFactory
 from tests.support import serve

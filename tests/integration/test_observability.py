@@ -19,7 +19,7 @@ from crm.platform.observability import init_sentry
 from crm.platform.services import Services
 from crm.settings import Settings
 from tests.conftest import TenantFactory
-from tests.support import serve, make_settings
+from tests.support import make_settings, serve
 
 
 class CapturingTransport(Transport):

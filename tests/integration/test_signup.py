@@ -88,9 +88,7 @@ async def test_missing_and_mistyped_fields_are_a_problem_document(http: httpx.As
     assert "admin_email" in response.text
 
 
-async def test_taken_slug_is_a_conflict_naming_the_slug(
-    make_tenant: TenantFactory, http: httpx.AsyncClient
-) -> None:
+async def test_taken_slug_is_a_conflict_naming_the_slug(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     tenant = await make_tenant()
     response = await _signup(http, signup_body(slug=tenant.slug, admin_email="other@example.org"))
 
@@ -108,8 +106,7 @@ async def test_the_same_request_retried_concurrently_creates_one_tenant(
     assert statuses == [201, 409, 409, 409]
     assert await _tenant_count(services, body["slug"]) == 1
     schemas = await services.db.pool.fetchval(
-        "SELECT count(*) FROM pg_namespace"
-        " WHERE nspname = (SELECT schema_name FROM platform.tenants WHERE slug = $1)",
+        "SELECT count(*) FROM pg_namespace WHERE nspname = (SELECT schema_name FROM platform.tenants WHERE slug = $1)",
         body["slug"],
     )
     assert schemas == 1
@@ -118,9 +115,7 @@ async def test_the_same_request_retried_concurrently_creates_one_tenant(
 async def test_a_failure_part_way_leaves_no_half_tenant(http: httpx.AsyncClient, services: Services) -> None:
     """The database refuses the last write of provisioning; nothing of the tenant may remain."""
     body = signup_body()
-    schemas_before = await services.db.pool.fetchval(
-        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_%'"
-    )
+    schemas_before = await services.db.pool.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_%'")
     await services.db.pool.execute(
         f"""
         CREATE FUNCTION platform.refuse_identity() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -141,9 +136,7 @@ async def test_a_failure_part_way_leaves_no_half_tenant(http: httpx.AsyncClient,
     assert failed.status_code == 500
     assert failed.headers["content-type"].startswith("application/problem+json")
     assert await _tenant_count(services, body["slug"]) == 0
-    schemas_after = await services.db.pool.fetchval(
-        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_%'"
-    )
+    schemas_after = await services.db.pool.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_%'")
     assert schemas_after == schemas_before
 
     retried = await _signup(http, body)

@@ -18,9 +18,7 @@ async def _tenant(slug: str) -> TenantRef:
     return tenant
 
 
-async def test_queries_in_a_scope_see_only_that_tenant(
-    make_tenant: TenantFactory, services: Services
-) -> None:
+async def test_queries_in_a_scope_see_only_that_tenant(make_tenant: TenantFactory, services: Services) -> None:
     first, second = await make_tenant(), await make_tenant()
     for signed_up in (first, second):
         async with tenant_scope(await _tenant(signed_up.slug), services.db.engine):
@@ -28,9 +26,7 @@ async def test_queries_in_a_scope_see_only_that_tenant(
         assert emails == [signed_up.email]
 
 
-async def test_another_tenants_scope_inside_a_scope_is_refused(
-    make_tenant: TenantFactory, services: Services
-) -> None:
+async def test_another_tenants_scope_inside_a_scope_is_refused(make_tenant: TenantFactory, services: Services) -> None:
     first, second = await _tenant((await make_tenant()).slug), await _tenant((await make_tenant()).slug)
     async with tenant_scope(first, services.db.engine):
         with pytest.raises(TenantScopeError):
@@ -42,9 +38,7 @@ async def test_another_tenants_scope_inside_a_scope_is_refused(
             assert inner.connection is not None
 
 
-async def test_outside_a_scope_tenant_tables_do_not_resolve(
-    make_tenant: TenantFactory, services: Services
-) -> None:
+async def test_outside_a_scope_tenant_tables_do_not_resolve(make_tenant: TenantFactory, services: Services) -> None:
     await make_tenant()
     with pytest.raises(asyncpg.UndefinedTableError):
         await User.select(User.email)
@@ -52,9 +46,7 @@ async def test_outside_a_scope_tenant_tables_do_not_resolve(
         await services.db.pool.fetch("SELECT email FROM users")
 
 
-async def test_the_search_path_does_not_outlive_the_scope(
-    make_tenant: TenantFactory, services: Services
-) -> None:
+async def test_the_search_path_does_not_outlive_the_scope(make_tenant: TenantFactory, services: Services) -> None:
     """The pooled connection goes back with the default path: the next user sees no tenant."""
     tenant = await _tenant((await make_tenant()).slug)
     async with tenant_scope(tenant, services.db.engine) as transaction:

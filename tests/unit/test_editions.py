@@ -81,9 +81,7 @@ choices = [{ key = "website", names = { ru = "Сайт", en = "Website" } }]
 PIPELINE = MINIMAL[MINIMAL.index("[[defaults.pipelines]]") : MINIMAL.index("[[defaults.roles]]")]
 WON_STAGE = '    { key = "won", names = { ru = "Успех", en = "Won" }, probability = 100, kind = "won" },\n'
 CHOICES = 'choices = [{ key = "website", names = { ru = "Сайт", en = "Website" } }]\n'
-ADMIN_USERS = (
-    'users = { read = "all", create = "all", update = "all", delete = "all", export = "all", assign = "all" }'
-)
+ADMIN_USERS = 'users = { read = "all", create = "all", update = "all", delete = "all", export = "all", assign = "all" }'
 PROCESS_TEMPLATE = """\
 [[defaults.process_templates]]
 key = "welcome"
@@ -341,9 +339,7 @@ def test_broken_file_names_field_and_reason(
 
 
 def test_check_lists_every_cross_field_problem(tmp_path: Path) -> None:
-    text = (
-        MINIMAL.replace(WON_STAGE, "").replace('key = "operator"', 'key = "dispatcher"').replace(CHOICES, "")
-    )
+    text = MINIMAL.replace(WON_STAGE, "").replace('key = "operator"', 'key = "dispatcher"').replace(CHOICES, "")
     path = write_edition(tmp_path, "minimal.toml", text)
 
     fields = [error.field for error in check_edition_file(path)]

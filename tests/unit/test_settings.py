@@ -28,11 +28,13 @@ def test_secret_key_is_generated_once_into_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_secrets_never_print(tmp_path: Path) -> None:
-    settings = load_settings({
-        "CRM_DATA_DIR": str(tmp_path),
-        "CRM_SECRET_KEY": "k" * 40,
-        "CRM_SENTRY_DSN": "https://abcdef@sentry.example/1",
-    })
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(tmp_path),
+            "CRM_SECRET_KEY": "k" * 40,
+            "CRM_SENTRY_DSN": "https://abcdef@sentry.example/1",
+        }
+    )
     printed = f"{settings!r} {settings}"
     assert "k" * 40 not in printed and "abcdef" not in printed
     assert settings.secret_key.reveal() == "k" * 40
@@ -41,8 +43,14 @@ def test_secrets_never_print(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("CRM_PORT", "eighty"), ("CRM_PORT", "0"), ("CRM_LOG_LEVEL", "LOUD"), ("CRM_SECRET_KEY", "short"),
-     ("CRM_DB_POOL_MAX", "-1"), ("CRM_SENTRY_TRACES_SAMPLE_RATE", "half")],
+    [
+        ("CRM_PORT", "eighty"),
+        ("CRM_PORT", "0"),
+        ("CRM_LOG_LEVEL", "LOUD"),
+        ("CRM_SECRET_KEY", "short"),
+        ("CRM_DB_POOL_MAX", "-1"),
+        ("CRM_SENTRY_TRACES_SAMPLE_RATE", "half"),
+    ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):

@@ -159,9 +159,7 @@ def _check_task_types(edition: Edition) -> Iterator[Problem]:
 
 def _check_custom_fields(edition: Edition) -> Iterator[Problem]:
     fields = edition.defaults.custom_fields
-    yield from _section_for_module(
-        edition, "custom_fields", "defaults.custom_fields", len(fields), required=False
-    )
+    yield from _section_for_module(edition, "custom_fields", "defaults.custom_fields", len(fields), required=False)
     # Keys are unique per entity: a client and a deal may both have a "source" field.
     seen: set[tuple[str, str]] = set()
     for index, field in enumerate(fields):
@@ -184,9 +182,7 @@ def _check_choices(field: CustomField, path: str) -> Iterator[Problem]:
 
 def _check_process_templates(edition: Edition) -> Iterator[Problem]:
     templates = edition.defaults.process_templates
-    yield from _section_for_module(
-        edition, "processes", "defaults.process_templates", len(templates), required=False
-    )
+    yield from _section_for_module(edition, "processes", "defaults.process_templates", len(templates), required=False)
     yield from _duplicates((template.key for template in templates), "defaults.process_templates")
     for index, template in enumerate(templates):
         path = f"defaults.process_templates[{index}]"

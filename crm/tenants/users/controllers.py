@@ -43,9 +43,7 @@ class UsersController(Controller):
         after = decode_cursor(cursor)
         limit = check_limit(limit)
         async with tenant_scope(principal.tenant, services_of(state).db.engine):
-            rows = (
-                await User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1)
-            )
+            rows = await User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1)
         return page(rows, limit)
 
     @get("/{user_id:int}", operation_id="getUser", summary="One user of your company")
