@@ -110,7 +110,7 @@ async def server_version(pool: asyncpg.Pool) -> str:
 
 # --- tenants in bulk -----------------------------------------------------------------------
 
-_SAFE = re.compile(r"^[A-Za-z0-9$=,+/@. -]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9_$=,+/@. -]+$")
 
 
 def _literal(value: str) -> str:
@@ -120,7 +120,7 @@ def _literal(value: str) -> str:
     return f"'{value}'"
 
 
-def bulk_tenant_sql(index: int, password_hash: str) -> str:
+def bulk_tenant_sql(index: int, password_hash: str, ddl: str, version: int) -> str:
     """One tenant in one round trip: its row, its schema by the one-step DDL, an admin user.
 
     The same statements as provisioning without the edition's seed rows (a few rows in
@@ -129,8 +129,6 @@ def bulk_tenant_sql(index: int, password_hash: str) -> str:
     slug = f"bulk-{index}-{tenant_id}"
     schema = f"t_{tenant_id}"
     email = f"admin@{slug}.example"
-    ddl = ";\n".join(current_schema_ddl())
-    version = tenant_migrations()[-1].version
     return f"""
 INSERT INTO platform.tenants (id, slug, name, schema_name, edition, status, schema_version)
 VALUES ({_literal(tenant_id)}, {_literal(slug)}, {_literal(f"Bulk {index}")}, {_literal(schema)},
@@ -153,13 +151,14 @@ async def fill_tenants(pool: asyncpg.Pool, total: int, *, jobs: int = 4) -> tupl
     """Add tenants until there are ``total``, ``jobs`` at a time; return (added, seconds)."""
     missing = max(0, total - await tenant_count(pool))
     password_hash = await hash_password(BENCH_PASSWORD)
+    ddl, version = ";\n".join(current_schema_ddl()), tenant_migrations()[-1].version
     started = time.perf_counter()
     queue = iter(range(missing))
 
     async def work() -> None:
         for index in queue:  # shared iterator: each index is taken once; ends with the range
             async with pool.acquire() as connection, connection.transaction():
-                await connection.execute(bulk_tenant_sql(index, password_hash))
+                await connection.execute(bulk_tenant_sql(index, password_hash, ddl, version))
 
     await asyncio.gather(*(work() for _ in range(max(1, min(jobs, missing)))))
     return missing, time.perf_counter() - started

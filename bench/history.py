@@ -21,11 +21,11 @@ SYNTHETIC_HISTORY: tuple[tuple[str, str], ...] = (
     (
         "create_users",
         f'CREATE TABLE "users" ({PK}, "email" VARCHAR(255) UNIQUE NOT NULL DEFAULT \'\','
-        ' "name" VARCHAR(200) NOT NULL DEFAULT \'\', "password_hash" VARCHAR(200) NOT NULL DEFAULT \'\')',
+        " \"name\" VARCHAR(200) NOT NULL DEFAULT '', \"password_hash\" VARCHAR(200) NOT NULL DEFAULT '')",
     ),
-    ("users_locale", "ALTER TABLE \"users\" ADD COLUMN \"locale\" VARCHAR(5) NOT NULL DEFAULT 'en'"),
-    ("users_timezone", "ALTER TABLE \"users\" ADD COLUMN \"timezone\" VARCHAR(64) NOT NULL DEFAULT 'UTC'"),
-    ("users_role", "ALTER TABLE \"users\" ADD COLUMN \"role\" VARCHAR(50) NOT NULL DEFAULT 'manager'"),
+    ("users_locale", 'ALTER TABLE "users" ADD COLUMN "locale" VARCHAR(5) NOT NULL DEFAULT \'en\''),
+    ("users_timezone", 'ALTER TABLE "users" ADD COLUMN "timezone" VARCHAR(64) NOT NULL DEFAULT \'UTC\''),
+    ("users_role", 'ALTER TABLE "users" ADD COLUMN "role" VARCHAR(50) NOT NULL DEFAULT \'manager\''),
     ("users_is_active", 'ALTER TABLE "users" ADD COLUMN "is_active" BOOLEAN NOT NULL DEFAULT true'),
     (
         "users_timestamps",
@@ -35,7 +35,7 @@ SYNTHETIC_HISTORY: tuple[tuple[str, str], ...] = (
     (
         "create_access_tokens",
         f'CREATE TABLE "access_tokens" ({PK}, "user_id" INTEGER NOT NULL REFERENCES "users" ("id")'
-        ' ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null, "name" VARCHAR(100) NOT NULL DEFAULT \'\','
+        " ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null, \"name\" VARCHAR(100) NOT NULL DEFAULT '',"
         f' "token_hash" VARCHAR(64) UNIQUE NOT NULL DEFAULT \'\', "created_at" {NOW})',
     ),
     ("tokens_last_used", 'ALTER TABLE "access_tokens" ADD COLUMN "last_used_at" TIMESTAMPTZ DEFAULT null'),
@@ -45,38 +45,38 @@ SYNTHETIC_HISTORY: tuple[tuple[str, str], ...] = (
     (
         "create_clients",
         f'CREATE TABLE "clients" ({PK}, "kind" VARCHAR(16) NOT NULL DEFAULT \'\','
-        ' "name" VARCHAR(300) NOT NULL DEFAULT \'\', "status" VARCHAR(16) NOT NULL DEFAULT \'lead\','
+        " \"name\" VARCHAR(300) NOT NULL DEFAULT '', \"status\" VARCHAR(16) NOT NULL DEFAULT 'lead',"
         f' "created_at" {NOW}, "updated_at" {NOW})',
     ),
-    ("clients_phones", "ALTER TABLE \"clients\" ADD COLUMN \"phones\" VARCHAR(32)[] NOT NULL DEFAULT '{}'"),
-    ("clients_emails", "ALTER TABLE \"clients\" ADD COLUMN \"emails\" VARCHAR(320)[] NOT NULL DEFAULT '{}'"),
+    ("clients_phones", 'ALTER TABLE "clients" ADD COLUMN "phones" VARCHAR(32)[] NOT NULL DEFAULT \'{}\''),
+    ("clients_emails", 'ALTER TABLE "clients" ADD COLUMN "emails" VARCHAR(320)[] NOT NULL DEFAULT \'{}\''),
     (
         "clients_responsible",
         'ALTER TABLE "clients" ADD COLUMN "responsible_id" INTEGER REFERENCES "users" ("id")'
         " ON DELETE SET NULL ON UPDATE CASCADE DEFAULT null",
     ),
     ("clients_name_index", 'CREATE INDEX clients_name ON "clients" USING btree ("name")'),
-    ("backfill_client_kind", "UPDATE \"clients\" SET \"kind\" = 'company' WHERE \"kind\" = ''"),
+    ("backfill_client_kind", 'UPDATE "clients" SET "kind" = \'company\' WHERE "kind" = \'\''),
     (
         "create_pipelines",
         f'CREATE TABLE "pipelines" ({PK}, "key" VARCHAR(50) UNIQUE NOT NULL DEFAULT \'\','
-        ' "names" JSONB NOT NULL DEFAULT \'{}\')',
+        " \"names\" JSONB NOT NULL DEFAULT '{}')",
     ),
     ("pipelines_position", 'ALTER TABLE "pipelines" ADD COLUMN "position" INTEGER NOT NULL DEFAULT 0'),
     (
         "create_pipeline_stages",
         f'CREATE TABLE "pipeline_stages" ({PK}, "pipeline_id" INTEGER NOT NULL REFERENCES "pipelines" ("id")'
-        ' ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null, "key" VARCHAR(50) NOT NULL DEFAULT \'\','
+        " ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null, \"key\" VARCHAR(50) NOT NULL DEFAULT '',"
         ' "names" JSONB NOT NULL DEFAULT \'{}\', "position" INTEGER NOT NULL DEFAULT 0)',
     ),
     (
         "stages_probability",
         'ALTER TABLE "pipeline_stages" ADD COLUMN "probability" INTEGER NOT NULL DEFAULT 0',
     ),
-    ("stages_kind", "ALTER TABLE \"pipeline_stages\" ADD COLUMN \"kind\" VARCHAR(8) NOT NULL DEFAULT 'open'"),
+    ("stages_kind", 'ALTER TABLE "pipeline_stages" ADD COLUMN "kind" VARCHAR(8) NOT NULL DEFAULT \'open\''),
     (
         "backfill_stage_kind",
-        "UPDATE \"pipeline_stages\" SET \"kind\" = CASE WHEN \"probability\" = 100 THEN 'won'"
+        'UPDATE "pipeline_stages" SET "kind" = CASE WHEN "probability" = 100 THEN \'won\''
         " WHEN \"probability\" = 0 AND \"position\" > 0 THEN 'lost' ELSE 'open' END",
     ),
     (
@@ -86,14 +86,14 @@ SYNTHETIC_HISTORY: tuple[tuple[str, str], ...] = (
     (
         "create_roles",
         f'CREATE TABLE "roles" ({PK}, "key" VARCHAR(50) UNIQUE NOT NULL DEFAULT \'\','
-        ' "names" JSONB NOT NULL DEFAULT \'{}\')',
+        " \"names\" JSONB NOT NULL DEFAULT '{}')",
     ),
-    ("roles_rights", "ALTER TABLE \"roles\" ADD COLUMN \"rights\" JSONB NOT NULL DEFAULT '{}'"),
+    ("roles_rights", 'ALTER TABLE "roles" ADD COLUMN "rights" JSONB NOT NULL DEFAULT \'{}\''),
     ("roles_is_system", 'ALTER TABLE "roles" ADD COLUMN "is_system" BOOLEAN NOT NULL DEFAULT false'),
     (
         "create_tenant_settings",
         f'CREATE TABLE "tenant_settings" ({PK}, "key" VARCHAR(100) UNIQUE NOT NULL DEFAULT \'\','
-        ' "value" JSONB NOT NULL DEFAULT \'{}\')',
+        " \"value\" JSONB NOT NULL DEFAULT '{}')",
     ),
     (
         "backfill_users_updated_at",
@@ -110,14 +110,10 @@ def _sql_migration(version: int, name: str, sql: str) -> Migration:
 
 
 def synthetic_migrations() -> list[Migration]:
-    return [
-        _sql_migration(version, name, sql) for version, (name, sql) in enumerate(SYNTHETIC_HISTORY, start=1)
-    ]
+    return [_sql_migration(version, name, sql) for version, (name, sql) in enumerate(SYNTHETIC_HISTORY, start=1)]
 
 
-async def replay(
-    connection: asyncpg.Connection, tenant_id: str, schema: str, migrations: Sequence[Migration]
-) -> None:
+async def replay(connection: asyncpg.Connection, tenant_id: str, schema: str, migrations: Sequence[Migration]) -> None:
     """Create the tenant (row at version 0 and empty schema), then apply each migration in
     its own transaction with its own version bump, as a replaying migration runner does."""
     schema = checked_schema_name(schema)
@@ -152,8 +148,7 @@ _INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORD
 async def _shape(connection: asyncpg.Connection, schema: str) -> list[tuple[object, ...]]:
     rows = [*await connection.fetch(_COLUMNS, schema), *await connection.fetch(_INDEXES, schema)]
     return [
-        tuple(value.replace(f"{schema}.", "") if isinstance(value, str) else value for value in row)
-        for row in rows
+        tuple(value.replace(f"{schema}.", "") if isinstance(value, str) else value for value in row) for row in rows
     ]
 
 

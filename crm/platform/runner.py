@@ -7,8 +7,10 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -61,10 +63,19 @@ def _serve(settings: Settings, url: str) -> int:
         proxy_headers=True,
         lifespan="on",
     )
-    # uvicorn turns SIGINT/SIGTERM into a graceful shutdown; the embedded server is then
-    # stopped by its own exit hook when this process ends.
-    uvicorn.Server(config).run()
+    # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal
+    # with the previous handler restored. Ours make that a normal exit, so exit hooks run
+    # (the embedded server is stopped by its own hook when this process ends).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 async def _prepare(settings: Settings) -> DemoLogin:
