@@ -14,11 +14,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
+
 from crm.platform.db import Database
 from crm.platform.errors import Forbidden, Unauthorized
 from crm.platform.passwords import verify_password
 from crm.platform.tables import Tenant
-from crm.platform.tenancy import TenantRef, tenant_scope
+from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
 from crm.tenants.users.tables import AccessToken, User
 
 TOKEN = re.compile(r"^crm_([a-z0-9]{12})_([A-Za-z0-9_-]{40,64})$")
@@ -91,26 +93,34 @@ async def authenticate(db: Database, token: str) -> Principal:
     tenant = await load_tenant(tenant_id=match.group(1))
     if tenant is None:
         raise Unauthorized()
-    async with tenant_scope(tenant, db.engine) as transaction:
-        row = await transaction.connection.fetchrow(
+    secret_hash = token_hash(match.group(2))
+
+    async def look_up() -> asyncpg.Record | None:
+        connection = scope_connection(db.engine)
+        row: asyncpg.Record | None = await connection.fetchrow(
             """
             SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role
             FROM access_tokens t JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
               AND (t.expires_at IS NULL OR t.expires_at > now())
             """,
-            token_hash(match.group(2)),
+            secret_hash,
         )
-        if row is None:
-            raise Unauthorized()
-        # Record use at most once a minute: a write per request would serialise on the row.
-        await transaction.connection.execute(
-            """
-            UPDATE access_tokens SET last_used_at = now()
-            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-            """,
-            row["token_id"],
-        )
+        if row is not None:
+            # Record use at most once a minute: a write per request would serialise on the
+            # row. The write is idempotent, so the lookup stays safe to retry.
+            await connection.execute(
+                """
+                UPDATE access_tokens SET last_used_at = now()
+                WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+                """,
+                row["token_id"],
+            )
+        return row
+
+    row = await read_in_tenant(tenant, db.engine, look_up)
+    if row is None:
+        raise Unauthorized()
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
     return Principal(tenant=tenant, **dict(row))

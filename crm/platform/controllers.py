@@ -23,7 +23,7 @@ from crm.platform.security import PUBLIC
 from crm.platform.services import services_of
 from crm.platform.signup import SignupRequest, provision_tenant
 from crm.platform.tables import Tenant
-from crm.platform.tenancy import tenant_scope
+from crm.platform.tenancy import read_in_tenant
 from crm.tenants.users.tables import User
 
 
@@ -138,14 +138,14 @@ class MeController(Controller):
             .where(Tenant.id == principal.tenant.id)
             .first()
         )
-        async with tenant_scope(principal.tenant, services.db.engine):
-            user = (
-                await User.select(
-                    User.id, User.email, User.name, User.locale, User.timezone, User.role, User.created_at
-                )
-                .where(User.id == principal.user_id)
-                .first()
-            )
+        user = await read_in_tenant(
+            principal.tenant,
+            services.db.engine,
+            User.select(User.id, User.email, User.name, User.locale, User.timezone, User.role, User.created_at)
+            .where(User.id == principal.user_id)
+            .first()
+            .run,
+        )
         edition = services.editions[principal.tenant.edition]
         return {
             "user": user,

@@ -8,13 +8,16 @@ A scope for another tenant inside an open scope is an error, never a switch.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+
+T = TypeVar("T")
 
 SCHEMA_NAME = re.compile(r"^t_[a-z0-9_]{1,60}$")
 
@@ -100,3 +103,32 @@ async def tenant_scope(tenant: TenantRef, engine: PostgresEngine) -> AsyncIterat
             yield transaction
     finally:
         _current_tenant.reset(token)
+
+
+def scope_connection(engine: PostgresEngine) -> asyncpg.Connection:
+    """The connection of the open tenant scope, for the few queries written in SQL."""
+    transaction = engine.current_transaction.get()
+    if transaction is None or _current_tenant.get() is None:
+        raise TenantScopeError("no tenant scope is open")
+    connection: asyncpg.Connection = transaction.connection
+    return connection
+
+
+async def read_in_tenant(tenant: TenantRef, engine: PostgresEngine, work: Callable[[], Awaitable[T]]) -> T:
+    """Run a read-only unit of work in the tenant's scope, retried once on a stale statement.
+
+    While tenants migrate, a pooled connection may hold a prepared statement planned for a
+    table's previous shape; inside a transaction asyncpg cannot re-prepare it and raises
+    ``InvalidCachedStatementError`` (it has already dropped the stale entry). A read is safe
+    to run again in a fresh transaction.
+    """
+    if _current_tenant.get() is not None:
+        # Inside an open scope the transaction is already failed; only the owner may retry.
+        async with tenant_scope(tenant, engine):
+            return await work()
+    try:
+        async with tenant_scope(tenant, engine):
+            return await work()
+    except asyncpg.InvalidCachedStatementError:
+        async with tenant_scope(tenant, engine):
+            return await work()

@@ -73,10 +73,19 @@ def test_up_serves_the_demo_and_keeps_data_across_restarts() -> None:
         ).json()["access_token"]
         me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
         assert me["tenant"]["slug"] == "demo" and me["edition"]["key"] == "business"
-        signup = httpx.post(f"{base_url}/api/v1/signup", json={
-            "company": "Kept Ltd", "slug": "kept-ltd", "edition": "start", "admin_email": "owner@kept.example",
-            "admin_password": "kept across restarts", "admin_name": "Owner", "locale": "en", "timezone": "UTC",
-        })
+        signup = httpx.post(
+            f"{base_url}/api/v1/signup",
+            json={
+                "company": "Kept Ltd",
+                "slug": "kept-ltd",
+                "edition": "start",
+                "admin_email": "owner@kept.example",
+                "admin_password": "kept across restarts",
+                "admin_name": "Owner",
+                "locale": "en",
+                "timezone": "UTC",
+            },
+        )
         assert signup.status_code == 201, signup.text
     finally:
         assert _stop(first, signal.SIGINT) == 0
@@ -87,9 +96,14 @@ def test_up_serves_the_demo_and_keeps_data_across_restarts() -> None:
     try:
         again = _wait_ready(second, base_url)
         assert f"password: {password}" in again
-        login = httpx.post(f"{base_url}/api/v1/auth/token", json={
-            "tenant": "kept-ltd", "email": "owner@kept.example", "password": "kept across restarts",
-        })
+        login = httpx.post(
+            f"{base_url}/api/v1/auth/token",
+            json={
+                "tenant": "kept-ltd",
+                "email": "owner@kept.example",
+                "password": "kept across restarts",
+            },
+        )
         assert login.status_code == 200
     finally:
         assert _stop(second, signal.SIGTERM) == 0

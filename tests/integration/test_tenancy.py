@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
 from crm.platform.auth import load_tenant
 from crm.platform.services import Services
-from crm.platform.tenancy import TenantRef, TenantScopeError, checked_schema_name, tenant_scope
+from crm.platform.tenancy import (
+    TenantRef,
+    TenantScopeError,
+    checked_schema_name,
+    read_in_tenant,
+    scope_connection,
+    tenant_scope,
+)
 from crm.tenants.users.tables import User
 from tests.conftest import TenantFactory
 
@@ -86,3 +95,33 @@ async def test_a_scope_is_not_opened_inside_an_unscoped_transaction(services: Se
 def test_schema_names_are_validated_before_reaching_sql(name: str) -> None:
     with pytest.raises(TenantScopeError):
         checked_schema_name(name)
+
+
+async def test_reads_survive_a_stale_prepared_statement(make_tenant: TenantFactory, services: Services) -> None:
+    """After a column changes type, pooled connections hold statements planned for the old
+    shape; a read fails once inside its transaction and read_in_tenant runs it again."""
+    tenant = await _tenant((await make_tenant()).slug)
+    engine = services.db.engine
+    query = "SELECT id, name FROM users ORDER BY id"
+
+    async def hold_and_read() -> None:
+        async with tenant_scope(tenant, engine):
+            connection = scope_connection(engine)
+            await connection.fetch(query)
+            await connection.execute("SELECT pg_sleep(0.05)")
+
+    # Every pooled connection prepares (and caches) the statement.
+    await asyncio.gather(*(hold_and_read() for _ in range(services.db.pool.get_max_size())))
+    await services.db.pool.execute(f'ALTER TABLE "{tenant.schema}".users ALTER COLUMN name TYPE text')
+
+    with pytest.raises(asyncpg.InvalidCachedStatementError):
+        async with tenant_scope(tenant, engine):
+            await scope_connection(engine).fetch(query)
+
+    async def read() -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await scope_connection(engine).fetch(query)
+        return rows
+
+    for _ in range(services.db.pool.get_max_size()):
+        rows = await read_in_tenant(tenant, engine, read)
+        assert [row["name"] for row in rows] == ["Olga Petrova"]

@@ -13,7 +13,7 @@ from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
 from crm.platform.pagination import DEFAULT_LIMIT, MAX_LIMIT, check_limit, decode_cursor, page
 from crm.platform.services import services_of
-from crm.platform.tenancy import tenant_scope
+from crm.platform.tenancy import read_in_tenant
 from crm.tenants.users.tables import User
 
 PUBLIC_COLUMNS = (
@@ -42,16 +42,22 @@ class UsersController(Controller):
     ) -> dict[str, Any]:
         after = decode_cursor(cursor)
         limit = check_limit(limit)
-        async with tenant_scope(principal.tenant, services_of(state).db.engine):
-            rows = await User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1)
+        rows = await read_in_tenant(
+            principal.tenant,
+            services_of(state).db.engine,
+            lambda: User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1).run(),
+        )
         return page(rows, limit)
 
     @get("/{user_id:int}", operation_id="getUser", summary="One user of your company")
     async def get_user(
         self, principal: NamedDependency[Principal], state: State, user_id: FromPath[int]
     ) -> dict[str, Any]:
-        async with tenant_scope(principal.tenant, services_of(state).db.engine):
-            row = await User.select(*PUBLIC_COLUMNS).where(User.id == user_id).first()
+        row = await read_in_tenant(
+            principal.tenant,
+            services_of(state).db.engine,
+            lambda: User.select(*PUBLIC_COLUMNS).where(User.id == user_id).first().run(),
+        )
         if row is None:
             raise NotFound(f"There is no user {user_id}.")
         return row
