@@ -74,6 +74,9 @@ async def migrate_everything(
     applied = await migrate_platform(services.db.pool)
     if applied and not quiet:
         console.print(f"platform schema: applied {', '.join(map(str, applied))}")
+    for slug in slugs or []:
+        if await _tenant_row(services, slug) is None:
+            return _missing(slug)
     failures: list[TenantMigrationResult] = []
     with Progress(
         TextColumn("migrating tenants"),

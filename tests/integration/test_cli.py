@@ -147,3 +147,9 @@ def test_editions_list_and_check(database_url: str, data_dir: Path, tmp_path: Pa
     result = crm(database_url, data_dir, "editions", "check", str(broken))
     assert result.returncode == 1
     assert f"{broken}: modules[0]:" in result.stderr and "teleport" in result.stderr
+
+
+def test_migrate_an_unknown_tenant_fails(database_url: str, data_dir: Path) -> None:
+    result = crm(database_url, data_dir, "migrate", "--tenant", "no-such-company")
+    assert result.returncode == 1
+    assert "no tenant 'no-such-company'" in result.stderr
