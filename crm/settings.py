@@ -8,8 +8,10 @@ print themselves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,8 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
+    # Addresses whose X-Forwarded-For is believed (the load balancer); "*" trusts any.
+    trusted_proxies: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -122,17 +126,21 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> Secret:
             raise SettingsError("CRM_SECRET_KEY must be at least 32 characters long")
         return Secret(given)
     key_file = data_dir / "secret_key"
-    if key_file.exists():
-        return Secret(key_file.read_text().strip())
-    data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    # O_EXCL: two processes starting at once must not each write their own key.
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return Secret(key_file.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Written completely to a private temporary file, then linked into place: a crash
+        # never leaves a partial key, and of two processes starting at once one key wins.
+        fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, key_file)
+        finally:
+            os.unlink(temporary)
+    value = key_file.read_text().strip()
+    if len(value) < 32:
+        raise SettingsError(f"{key_file} holds no usable key (under 32 characters); remove it or set CRM_SECRET_KEY")
     return Secret(value)
 
 
@@ -165,6 +173,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             host=host,
             port=port,
             public_url=env.get("CRM_PUBLIC_URL") or f"http://{host}:{port}",
+            trusted_proxies=env.get("CRM_TRUSTED_PROXIES") or "127.0.0.1",
         ),
         signup_rate_limit=_int(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),
         login_rate_limit=_int(env, "CRM_LOGIN_RATE_LIMIT", 30, minimum=1),

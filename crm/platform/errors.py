@@ -48,19 +48,10 @@ class CrmError(Exception):
         self.headers: dict[str, str] = {}
 
     def to_problem(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.code,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-        }
-        if instance:
-            body["instance"] = instance
+        extra = dict(self.extra)
         if self.errors:
-            body["errors"] = [error.to_dict() for error in self.errors]
-        body.update(self.extra)
-        return body
+            extra["errors"] = [error.to_dict() for error in self.errors]
+        return problem_body(self.status, self.title, self.detail, self.code, instance=instance, **extra)
 
 
 class InvalidInput(CrmError):
@@ -115,10 +106,22 @@ class ModuleNotInEdition(CrmError):
     title = "Module not included in your edition"
 
 
-def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response[dict[str, Any]]:
-    body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, "code": code}
+def problem_body(
+    status: int, title: str, detail: str, code: str, *, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An RFC 9457 problem document; ``code`` also names its ``type``."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body["code"] = code
     body.update(extra)
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+    return body
+
+
+def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(
+        problem_body(status, title, detail, code, **extra), status_code=status, media_type=PROBLEM_MEDIA_TYPE
+    )
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -64,12 +65,15 @@ def discover_migrations(package: str) -> list[Migration]:
     return migrations
 
 
-def platform_migrations() -> list[Migration]:
-    return discover_migrations(PLATFORM_MIGRATIONS)
+# The migration modules ship with the code and do not change while a process runs.
+@lru_cache(maxsize=1)
+def platform_migrations() -> tuple[Migration, ...]:
+    return tuple(discover_migrations(PLATFORM_MIGRATIONS))
 
 
-def tenant_migrations() -> list[Migration]:
-    return discover_migrations(TENANT_MIGRATIONS)
+@lru_cache(maxsize=1)
+def tenant_migrations() -> tuple[Migration, ...]:
+    return tuple(discover_migrations(TENANT_MIGRATIONS))
 
 
 def latest_version(migrations: Sequence[Migration]) -> int:
@@ -138,6 +142,8 @@ class TenantMigrationResult:
     to_version: int
     seconds: float
     error: str | None = None
+    # Another runner held the tenant, or it was already at the target.
+    skipped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -170,15 +176,20 @@ async def migrate_tenant(
     """Bring one tenant to the latest version in one transaction; never raises."""
     started = time.perf_counter()
     target = latest_version(migrations)
+    version = tenant.schema_version
     try:
         async with pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT set_config('lock_timeout', $1, true)", lock_timeout)
-            # The row lock serialises two runners on one tenant; re-read the version under it.
-            version = await connection.fetchval(
-                "SELECT schema_version FROM platform.tenants WHERE id = $1 FOR UPDATE", tenant.id
+            # The row lock keeps two runners off one tenant: the second skips it (the first
+            # is migrating it) instead of waiting. The version is re-read under the lock.
+            row = await connection.fetchrow(
+                "SELECT schema_version FROM platform.tenants WHERE id = $1 FOR UPDATE SKIP LOCKED", tenant.id
             )
-            if version is None:
-                raise MigrationError("tenant disappeared")
+            if row is None:
+                return TenantMigrationResult(tenant.slug, version, version, time.perf_counter() - started, skipped=True)
+            version = row["schema_version"]
+            if version >= target:  # done meanwhile, possibly by newer code: never step back
+                return TenantMigrationResult(tenant.slug, version, version, time.perf_counter() - started, skipped=True)
             await set_tenant_search_path(connection, checked_schema_name(tenant.schema_name))
             for migration in migrations:
                 if migration.version > version:
@@ -190,13 +201,9 @@ async def migrate_tenant(
             )
     except Exception as exc:  # one failing tenant is reported and does not stop the others
         return TenantMigrationResult(
-            tenant.slug,
-            tenant.schema_version,
-            tenant.schema_version,
-            time.perf_counter() - started,
-            error=f"{type(exc).__name__}: {exc}",
+            tenant.slug, version, version, time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}"
         )
-    return TenantMigrationResult(tenant.slug, tenant.schema_version, target, time.perf_counter() - started)
+    return TenantMigrationResult(tenant.slug, version, target, time.perf_counter() - started)
 
 
 async def migrate_tenants(

@@ -91,7 +91,15 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def scrub_event(event: Any, hint: Any = None) -> Any:
-    """Sentry ``before_send``: drop bodies, cookies, auth headers and users; mask e-mails and phones."""
+    """Sentry ``before_send``: drop bodies, cookies, auth headers and users; mask e-mails and phones.
+
+    Deliberate client errors (a ``CrmError`` below 500: bad input, wrong password, 402, 429)
+    are not bugs and are dropped, so a brute-force run cannot flood Sentry."""
+    from crm.platform.errors import CrmError
+
+    exc_info = (hint or {}).get("exc_info")
+    if exc_info and isinstance(exc_info[1], CrmError) and exc_info[1].status < 500:
+        return None
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("data", None)
@@ -135,6 +143,7 @@ def init_sentry(settings: Settings, **extra: Any) -> bool:
         traces_sample_rate=settings.sentry.traces_sample_rate,
         integrations=[LitestarIntegration(), AsyncPGIntegration()],
         before_send=scrub_event,
+        before_send_transaction=scrub_event,
         # Frame locals hold request scopes, bodies and client records: never send them.
         include_local_variables=False,
         max_request_body_size="never",

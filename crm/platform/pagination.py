@@ -1,15 +1,21 @@
-"""Cursor pagination shared by every list endpoint: ``{"items": [...], "next_cursor": ...}``."""
+"""Cursor pagination shared by every list endpoint: ``{"items": [...], "next_cursor": ...}``.
+
+Pages are in id order; the cursor is an opaque encoding of the last id of a page.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
 
 from crm.platform.errors import FieldError, InvalidInput
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+# Ids are PostgreSQL integers; larger values from clients are refused, not overflowed.
+MAX_ID = 2**31 - 1
 
 
 def encode_cursor(last_id: int) -> str:
@@ -23,21 +29,17 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "id":
+        last_id = int(value)
+        if prefix != "id" or not 0 <= last_id <= MAX_ID:
             raise ValueError(raw)
-        return int(value)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("The cursor is not valid.", errors=[FieldError("cursor", "is not a valid cursor")]) from None
 
 
-def check_limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput("The limit is out of range.", errors=[FieldError("limit", f"must be 1 to {MAX_LIMIT}")])
-    return limit
-
-
-def page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
-    """Build a page from up to ``limit + 1`` rows fetched in id order."""
-    has_more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "next_cursor": encode_cursor(items[-1]["id"]) if has_more and items else None}
+def next_cursor(items: Sequence[Any], limit: int, *, has_more: bool) -> str | None:
+    """The cursor of the page after ``items`` (rows or structs with an ``id``), if any."""
+    if not has_more or not items:
+        return None
+    last = items[min(limit, len(items)) - 1]
+    return encode_cursor(last["id"] if isinstance(last, dict) else last.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -20,7 +21,12 @@ _hasher = PasswordHasher()
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return _hasher.hash("relay-crm-timing-equaliser")
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def warm_up() -> None:
+    """Compute the dummy hash at start-up, so the first unknown-user login is not slower."""
+    _dummy_hash()
 
 
 async def hash_password(password: str) -> str:
@@ -39,7 +45,8 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
             return False
 
     matched = await asyncio.to_thread(check)
-    return matched and password_hash is not None
+    # An empty hash (a user who never set a password) never matches anything.
+    return matched and bool(password_hash)
 
 
 def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:

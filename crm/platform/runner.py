@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -16,6 +17,7 @@ import uvicorn
 
 from crm.platform.app import create_app
 from crm.platform.db import database_url
+from crm.platform.migrate import MigrationError
 from crm.platform.observability import configure_logging
 from crm.platform.services import Services, open_services
 from crm.settings import Settings, load_settings
@@ -32,12 +34,17 @@ class DemoLogin:
 
 
 def command_up(args: argparse.Namespace) -> int:
+    _stop_cleanly_on_sigterm()
     settings = load_settings()
     configure_logging(settings.log_level)
     url = database_url(settings)
     # Later processes started by this one (worker, scheduler, bot) join the same server.
     os.environ["CRM_DATABASE_URL"] = url
-    login = asyncio.run(_prepare(settings))
+    try:
+        login = asyncio.run(_prepare(settings))
+    except MigrationError as exc:
+        print(f"crm up: {exc}; see the messages above, fix them and run crm up again", file=sys.stderr)
+        return 1
     print(
         f"\nRelay CRM is starting at {settings.web.public_url}\n"
         f"  API documentation: {settings.web.public_url}/schema/openapi.json\n"
@@ -49,6 +56,7 @@ def command_up(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
+    _stop_cleanly_on_sigterm()
     settings = load_settings()
     return _serve(settings, database_url(settings))
 
@@ -61,17 +69,21 @@ def _serve(settings: Settings, url: str) -> int:
         port=settings.web.port,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.web.trusted_proxies,
         lifespan="on",
     )
-    # uvicorn turns SIGINT/SIGTERM into a graceful shutdown, then re-raises the signal
-    # with the previous handler restored. Ours make that a normal exit, so exit hooks run
-    # (the embedded server is stopped by its own hook when this process ends).
-    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM a normal interpreter exit so exit hooks run: the embedded server is
+    stopped by its own hook. uvicorn handles the signal itself while serving (graceful
+    shutdown), then re-raises it with this handler restored."""
+    signal.signal(signal.SIGTERM, _exit_cleanly)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -83,7 +95,8 @@ async def _prepare(settings: Settings) -> DemoLogin:
 
     services = await open_services(settings, pool_max=4)
     try:
-        await migrate_everything(services, jobs=settings.migrate_jobs, quiet=True)
+        if await migrate_everything(services, jobs=settings.migrate_jobs, quiet=True) != 0:
+            raise MigrationError("some tenants could not be migrated")
         return await ensure_demo_tenant(services, settings.data_dir)
     finally:
         await services.db.close()
@@ -91,18 +104,18 @@ async def _prepare(settings: Settings) -> DemoLogin:
 
 async def ensure_demo_tenant(services: Services, data_dir: Path) -> DemoLogin:
     """Create the demo tenant on first start; later starts read its login back."""
-    from crm.platform.auth import load_tenant
     from crm.platform.signup import SignupRequest, provision_tenant
-    from crm.platform.tenancy import tenant_scope
+    from crm.platform.tables import Tenant
     from crm.tenants.clients.demo import seed_demo_clients
 
     login_file = data_dir / "demo-login.json"
-    if await load_tenant(slug=DEMO_SLUG) is not None:
+    # Any status counts: a deleted demo stays deleted rather than being re-created.
+    if await Tenant.exists().where(Tenant.slug == DEMO_SLUG):
         return _read_demo_login(login_file)
     login = DemoLogin(DEMO_SLUG, DEMO_EMAIL, "demo-" + secrets.token_urlsafe(9))
     # Written before the tenant exists, so a crash in between never loses the password.
     _write_demo_login(login_file, login)
-    provisioned = await provision_tenant(
+    await provision_tenant(
         services.db,
         services.editions,
         SignupRequest(
@@ -115,9 +128,8 @@ async def ensure_demo_tenant(services: Services, data_dir: Path) -> DemoLogin:
             locale="en",
             timezone="Europe/Moscow",
         ),
+        seed=seed_demo_clients,
     )
-    async with tenant_scope(provisioned.tenant, services.db.engine):
-        await seed_demo_clients(provisioned.admin_user_id)
     return login
 
 

@@ -10,6 +10,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from crm.platform.auth import Principal, authenticate
+from crm.platform.editions import KNOWN_MODULES
 from crm.platform.errors import ModuleNotInEdition, Unauthorized
 from crm.platform.observability import bind_log_tenant, tag_sentry_scope
 from crm.platform.services import services_of
@@ -40,6 +41,8 @@ def provide_principal(request: ASGIConnection[Any, Principal, Any, Any]) -> Prin
 
 def requires_module(module: str) -> Guard:
     """Guard: the caller's edition must include ``module``, else 402 naming the editions that do."""
+    if module not in KNOWN_MODULES:
+        raise ValueError(f"unknown module {module!r}; known: {', '.join(KNOWN_MODULES)}")
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.user

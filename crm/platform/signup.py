@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -120,8 +121,17 @@ def _schema_sql() -> str:
     return ";\n".join(current_schema_ddl())
 
 
-async def provision_tenant(db: Database, editions: Editions, request: SignupRequest) -> ProvisionedTenant:
-    """Validate, then create tenant row, schema, defaults and admin user in one transaction."""
+async def provision_tenant(
+    db: Database,
+    editions: Editions,
+    request: SignupRequest,
+    *,
+    seed: Callable[[int], Awaitable[object]] | None = None,
+) -> ProvisionedTenant:
+    """Validate, then create tenant row, schema, defaults and admin user in one transaction.
+
+    ``seed`` (given the admin's user id) adds data in the same transaction — the demo
+    company's clients, for instance."""
     errors = validate_signup(request, editions)
     if errors:
         raise InvalidInput("The signup request has invalid fields.", errors=errors)
@@ -133,7 +143,7 @@ async def provision_tenant(db: Database, editions: Editions, request: SignupRequ
     tenant_id = new_tenant_id()
     tenant = TenantRef(id=tenant_id, slug=request.slug, schema=schema_for(tenant_id), edition=edition.key)
     try:
-        async with tenant_scope(tenant, db.engine) as transaction:
+        async with tenant_scope(tenant) as transaction:
             connection: asyncpg.Connection = transaction.connection
             await connection.execute(
                 """
@@ -165,9 +175,13 @@ async def provision_tenant(db: Database, editions: Editions, request: SignupRequ
             ).returning(User.id)
             admin_id = int(rows[0]["id"])
             await Identity.insert(Identity(email=email, tenant_id=tenant.id, user_id=admin_id))
+            if seed is not None:
+                await seed(admin_id)
     except asyncpg.UniqueViolationError as exc:
         # Two identical requests raced past the existence check: one committed.
-        raise _slug_taken(request.slug) from exc
+        if exc.constraint_name == "tenants_slug_key":
+            raise _slug_taken(request.slug) from exc
+        raise
     return ProvisionedTenant(tenant=tenant, admin_user_id=admin_id)
 
 

@@ -6,8 +6,6 @@ from piccolo.columns import Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-TENANT_STATUSES = ("active", "suspended", "deleted")
-
 
 class Tenant(Table, tablename="tenants", schema="platform"):
     """A company. ``id`` is short and immutable; the schema is ``t_<id>``, never the slug."""
@@ -17,7 +15,7 @@ class Tenant(Table, tablename="tenants", schema="platform"):
     name = Varchar(length=200)
     schema_name = Varchar(length=63, unique=True)
     edition = Varchar(length=32)
-    status = Varchar(length=16, default="active")
+    status = Varchar(length=16, default="active")  # active | suspended | deleted
     # The tenant migration version its schema is at: "what is pending" is one query.
     schema_version = Integer(default=0)
     locale = Varchar(length=5, default="en")

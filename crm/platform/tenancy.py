@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
-from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+from piccolo.engine.postgres import PostgresTransaction
+
+from crm.platform.db import bound_engine
 
 T = TypeVar("T")
 
@@ -44,11 +46,6 @@ class TenantRef:
 _current_tenant: ContextVar[TenantRef | None] = ContextVar("crm_current_tenant", default=None)
 
 
-def current_tenant() -> TenantRef | None:
-    """The tenant whose scope is open in this task, if any."""
-    return _current_tenant.get()
-
-
 def schema_for(tenant_id: str) -> str:
     return checked_schema_name(f"t_{tenant_id}")
 
@@ -65,21 +62,14 @@ async def set_tenant_search_path(connection: asyncpg.Connection, schema: str) ->
     await connection.execute("SELECT set_config('search_path', $1, true)", f'"{checked_schema_name(schema)}", public')
 
 
-def _bound_engine() -> object:
-    # Piccolo queries find their transaction through the engine their table is bound
-    # to; a scope opened on another engine would leave them outside the transaction.
-    from crm.tenants.users.tables import User
-
-    return User._meta._db
-
-
 @asynccontextmanager
-async def tenant_scope(tenant: TenantRef, engine: PostgresEngine) -> AsyncIterator[PostgresTransaction]:
+async def tenant_scope(tenant: TenantRef) -> AsyncIterator[PostgresTransaction]:
     """Open one transaction scoped to ``tenant``; Piccolo queries inside run in it.
 
     Re-entering the scope of the same tenant joins the open transaction; entering
     another tenant's scope raises :class:`TenantScopeError`.
     """
+    engine = bound_engine()
     active = _current_tenant.get()
     if active is not None:
         if active.id != tenant.id:
@@ -94,8 +84,6 @@ async def tenant_scope(tenant: TenantRef, engine: PostgresEngine) -> AsyncIterat
         # Joining an unscoped transaction would leave its search_path pointing at the
         # tenant after the scope ends; a tenant scope always owns its transaction.
         raise TenantScopeError("a tenant scope must not be opened inside another transaction")
-    if engine is not _bound_engine():
-        raise TenantScopeError("the scope's engine is not the one the table classes are bound to")
     token = _current_tenant.set(tenant)
     try:
         async with engine.transaction() as transaction:
@@ -105,30 +93,35 @@ async def tenant_scope(tenant: TenantRef, engine: PostgresEngine) -> AsyncIterat
         _current_tenant.reset(token)
 
 
-def scope_connection(engine: PostgresEngine) -> asyncpg.Connection:
+def scope_connection() -> asyncpg.Connection:
     """The connection of the open tenant scope, for the few queries written in SQL."""
-    transaction = engine.current_transaction.get()
+    transaction = bound_engine().current_transaction.get()
     if transaction is None or _current_tenant.get() is None:
         raise TenantScopeError("no tenant scope is open")
     connection: asyncpg.Connection = transaction.connection
     return connection
 
 
-async def read_in_tenant(tenant: TenantRef, engine: PostgresEngine, work: Callable[[], Awaitable[T]]) -> T:
-    """Run a read-only unit of work in the tenant's scope, retried once on a stale statement.
+STALE_STATEMENT_ATTEMPTS = 3
+
+
+async def read_in_tenant(tenant: TenantRef, work: Callable[[], Awaitable[T]]) -> T:
+    """Run a read-only unit of work in the tenant's scope, retried on a stale statement.
 
     While tenants migrate, a pooled connection may hold a prepared statement planned for a
     table's previous shape; inside a transaction asyncpg cannot re-prepare it and raises
-    ``InvalidCachedStatementError`` (it has already dropped the stale entry). A read is safe
-    to run again in a fresh transaction.
+    ``InvalidCachedStatementError`` (after dropping the stale entry). A read is safe to run
+    again in a fresh transaction; a few attempts cover landing on other stale connections.
     """
     if _current_tenant.get() is not None:
         # Inside an open scope the transaction is already failed; only the owner may retry.
-        async with tenant_scope(tenant, engine):
+        async with tenant_scope(tenant):
             return await work()
-    try:
-        async with tenant_scope(tenant, engine):
-            return await work()
-    except asyncpg.InvalidCachedStatementError:
-        async with tenant_scope(tenant, engine):
-            return await work()
+    for attempt in range(1, STALE_STATEMENT_ATTEMPTS + 1):
+        try:
+            async with tenant_scope(tenant):
+                return await work()
+        except asyncpg.InvalidCachedStatementError:
+            if attempt == STALE_STATEMENT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")

@@ -53,7 +53,7 @@ async def test_tokens_are_stored_hashed(make_tenant: TenantFactory, services: Se
     tenant = await load_tenant(slug=signed_up.slug)
     assert tenant is not None
     secret = signed_up.token.split("_", 2)[2]
-    async with tenant_scope(tenant, services.db.engine):
+    async with tenant_scope(tenant):
         stored = await AccessToken.select(AccessToken.token_hash).output(as_list=True)
     assert stored == [hashlib.sha256(secret.encode()).hexdigest()]
     assert secret not in stored[0]
@@ -74,7 +74,7 @@ async def test_a_deactivated_user_is_refused_on_the_next_request(
     tenant = await load_tenant(slug=signed_up.slug)
     assert tenant is not None
     assert (await http.get("/api/v1/me", headers=signed_up.auth)).status_code == 200
-    async with tenant_scope(tenant, services.db.engine):
+    async with tenant_scope(tenant):
         await User.update({User.is_active: False}).where(User.email == signed_up.email)
     assert (await http.get("/api/v1/me", headers=signed_up.auth)).status_code == 401
     assert (await _login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 401

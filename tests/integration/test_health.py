@@ -71,3 +71,16 @@ async def test_every_response_carries_a_request_id(http: httpx.AsyncClient) -> N
     generated = await http.get("/health", headers={"X-Request-ID": "bad id with spaces"})
     assert generated.headers["x-request-id"] != "bad id with spaces"
     assert len(generated.headers["x-request-id"]) == 16
+
+
+async def test_a_newer_platform_schema_keeps_the_service_ready(http: httpx.AsyncClient, services: Services) -> None:
+    """During a rolling deploy the new release migrates first; the old one must stay in rotation."""
+    await services.db.pool.execute(
+        "INSERT INTO platform.schema_migrations (version, name) VALUES (999, 'from-the-future')"
+    )
+    try:
+        response = await http.get("/ready")
+    finally:
+        await services.db.pool.execute("DELETE FROM platform.schema_migrations WHERE version = 999")
+    assert response.status_code == 200
+    assert response.json()["platform_schema"]["version"] == 999

@@ -35,13 +35,12 @@ async def test_a_token_cannot_be_pointed_at_another_tenant(make_tenant: TenantFa
     second = await make_tenant()
     # Keep the secret of the first token, claim the second tenant's id: the secret is
     # looked up in the second tenant's schema and is not found there.
-    _, first_id, first_secret = first.token.split("_", 2)
+    _, _, first_secret = first.token.split("_", 2)
     _, second_id, _ = second.token.split("_", 2)
     forged = f"crm_{second_id}_{first_secret}"
 
     response = await http.get("/api/v1/users", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
-    assert first_id != second_id
     # A tenant slug in the body of a login is checked against that tenant's own users.
     login = await http.post(
         "/api/v1/auth/token",

@@ -145,3 +145,17 @@ def test_migration_versions_must_be_contiguous(tmp_path: Path, monkeypatch: pyte
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(MigrationError, match="expected migration version 2, found 3"):
         discover_migrations("gappy_migrations")
+
+
+async def test_a_tenant_held_by_another_runner_is_skipped(make_tenant: TenantFactory, services: Services) -> None:
+    slugs = [(await make_tenant()).slug for _ in range(2)]
+    held = await services.db.pool.fetchval("SELECT id FROM platform.tenants WHERE slug = $1", slugs[0])
+    migrations = _with_extra_step(ADD_NICKNAME)
+    async with services.db.pool.acquire() as other_runner, other_runner.transaction():
+        await other_runner.execute("SELECT 1 FROM platform.tenants WHERE id = $1 FOR UPDATE", held)
+        results = {r.slug: r for r in await migrate_tenants(services.db.pool, migrations, jobs=2, slugs=slugs)}
+    assert results[slugs[0]].skipped and results[slugs[0]].ok
+    assert results[slugs[1]].ok and not results[slugs[1]].skipped
+    assert [t.slug for t in await tenants_behind(services.db.pool, latest_version(migrations), slugs=slugs)] == [
+        slugs[0]
+    ]

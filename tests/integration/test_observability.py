@@ -61,10 +61,14 @@ async def failing_route(data: JSONBody[dict[str, Any]]) -> None:
 async def test_errors_reach_sentry_tagged_and_scrubbed(
     transport: CapturingTransport, make_tenant: TenantFactory, settings: Settings, services: Services
 ) -> None:
-    tenant = await make_tenant(edition="realty")
+    bystander, tenant = await make_tenant(), await make_tenant(edition="realty")
     app = create_app(settings, services=services)
     app.register(failing_route)
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+        # Client errors are not bugs and must not reach Sentry.
+        assert (await client.get("/api/v1/me")).status_code == 401
+        bad_signup = await client.post("/api/v1/signup", json={"slug": "x"})
+        assert bad_signup.status_code in (400, 422)
         response = await client.post(
             "/api/v1/test-failure",
             json={"email": "ivan.petrov@client.example", "phone": "+79123456789"},
@@ -80,6 +84,7 @@ async def test_errors_reach_sentry_tagged_and_scrubbed(
     assert event["tags"]["tenant"] == tenant.slug
     assert event["tags"]["edition"] == "realty"
     raw = "\n".join(transport.payloads)
+    assert bystander.slug not in raw
     for secret in ("ivan.petrov@client.example", "+79123456789", tenant.token, "secret-cookie", tenant.email):
         assert secret not in raw
     assert "could not notify [Filtered] about the deal" in raw

@@ -24,6 +24,8 @@ async def _tenant_count(services: Services, slug: str) -> int:
 async def test_signup_creates_a_seeded_schema_at_the_current_version(
     http: httpx.AsyncClient, services: Services
 ) -> None:
+    other = signup_body(edition="start")
+    assert (await _signup(http, other)).status_code == 201
     body = signup_body(edition="realty")
     response = await _signup(http, body)
 
@@ -45,7 +47,9 @@ async def test_signup_creates_a_seeded_schema_at_the_current_version(
     assert [row["key"] for row in stages] == expected
     roles = {row["key"] for row in await services.db.pool.fetch(f'SELECT key FROM "{schema}".roles')}
     assert {"admin", "head_of_sales", "manager", "operator"} <= roles
-    admin = await services.db.pool.fetchrow(f'SELECT email, role, password_hash FROM "{schema}".users')
+    admins = await services.db.pool.fetch(f'SELECT email, role, password_hash FROM "{schema}".users')
+    assert len(admins) == 1, "the other company's admin must not be in this schema"
+    admin = admins[0]
     assert admin["email"] == body["admin_email"] and admin["role"] == "admin"
     assert admin["password_hash"].startswith("$argon2id$")
     assert body["admin_password"] not in admin["password_hash"]

@@ -30,19 +30,19 @@ async def _tenant(slug: str) -> TenantRef:
 async def test_queries_in_a_scope_see_only_that_tenant(make_tenant: TenantFactory, services: Services) -> None:
     first, second = await make_tenant(), await make_tenant()
     for signed_up in (first, second):
-        async with tenant_scope(await _tenant(signed_up.slug), services.db.engine):
+        async with tenant_scope(await _tenant(signed_up.slug)):
             emails = await User.select(User.email).output(as_list=True)
         assert emails == [signed_up.email]
 
 
 async def test_another_tenants_scope_inside_a_scope_is_refused(make_tenant: TenantFactory, services: Services) -> None:
     first, second = await _tenant((await make_tenant()).slug), await _tenant((await make_tenant()).slug)
-    async with tenant_scope(first, services.db.engine):
+    async with tenant_scope(first):
         with pytest.raises(TenantScopeError):
-            async with tenant_scope(second, services.db.engine):
+            async with tenant_scope(second):
                 pass
         # Re-entering the same tenant joins the open transaction.
-        async with tenant_scope(first, services.db.engine) as inner:
+        async with tenant_scope(first) as inner:
             assert await User.count() == 1
             assert inner.connection is not None
 
@@ -58,7 +58,7 @@ async def test_outside_a_scope_tenant_tables_do_not_resolve(make_tenant: TenantF
 async def test_the_search_path_does_not_outlive_the_scope(make_tenant: TenantFactory, services: Services) -> None:
     """The pooled connection goes back with the default path: the next user sees no tenant."""
     tenant = await _tenant((await make_tenant()).slug)
-    async with tenant_scope(tenant, services.db.engine) as transaction:
+    async with tenant_scope(tenant) as transaction:
         connection = transaction.connection
         assert tenant.schema in await connection.fetchval("SHOW search_path")
     # The connection is back in the pool; acquire every connection and check each.
@@ -74,10 +74,10 @@ async def test_the_search_path_does_not_outlive_the_scope(make_tenant: TenantFac
 async def test_an_error_rolls_the_whole_scope_back(make_tenant: TenantFactory, services: Services) -> None:
     tenant = await _tenant((await make_tenant()).slug)
     with pytest.raises(RuntimeError):
-        async with tenant_scope(tenant, services.db.engine):
+        async with tenant_scope(tenant):
             await User.update({User.name: "Changed"}).where(User.id > 0)
             raise RuntimeError("boom")
-    async with tenant_scope(tenant, services.db.engine):
+    async with tenant_scope(tenant):
         assert await User.select(User.name).output(as_list=True) == ["Olga Petrova"]
 
 
@@ -85,7 +85,7 @@ async def test_a_scope_is_not_opened_inside_an_unscoped_transaction(services: Se
     tenant = TenantRef(id="abc", slug="x", schema="t_abc", edition="start")
     async with services.db.engine.transaction():
         with pytest.raises(TenantScopeError):
-            async with tenant_scope(tenant, services.db.engine):
+            async with tenant_scope(tenant):
                 pass
 
 
@@ -101,12 +101,11 @@ async def test_reads_survive_a_stale_prepared_statement(make_tenant: TenantFacto
     """After a column changes type, pooled connections hold statements planned for the old
     shape; a read fails once inside its transaction and read_in_tenant runs it again."""
     tenant = await _tenant((await make_tenant()).slug)
-    engine = services.db.engine
     query = "SELECT id, name FROM users ORDER BY id"
 
     async def hold_and_read() -> None:
-        async with tenant_scope(tenant, engine):
-            connection = scope_connection(engine)
+        async with tenant_scope(tenant):
+            connection = scope_connection()
             await connection.fetch(query)
             await connection.execute("SELECT pg_sleep(0.05)")
 
@@ -115,13 +114,13 @@ async def test_reads_survive_a_stale_prepared_statement(make_tenant: TenantFacto
     await services.db.pool.execute(f'ALTER TABLE "{tenant.schema}".users ALTER COLUMN name TYPE text')
 
     with pytest.raises(asyncpg.InvalidCachedStatementError):
-        async with tenant_scope(tenant, engine):
-            await scope_connection(engine).fetch(query)
+        async with tenant_scope(tenant):
+            await scope_connection().fetch(query)
 
     async def read() -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await scope_connection(engine).fetch(query)
+        rows: list[asyncpg.Record] = await scope_connection().fetch(query)
         return rows
 
     for _ in range(services.db.pool.get_max_size()):
-        rows = await read_in_tenant(tenant, engine, read)
+        rows = await read_in_tenant(tenant, read)
         assert [row["name"] for row in rows] == ["Olga Petrova"]

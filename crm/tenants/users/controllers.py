@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
+import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, PathParameter, QueryParameter
 
 from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
-from crm.platform.pagination import DEFAULT_LIMIT, MAX_LIMIT, check_limit, decode_cursor, page
-from crm.platform.services import services_of
+from crm.platform.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, next_cursor
 from crm.platform.tenancy import read_in_tenant
+from crm.tenants.users.schemas import UserPage, UserRead
 from crm.tenants.users.tables import User
 
-PUBLIC_COLUMNS = (
+READ_COLUMNS = (
     User.id,
     User.email,
     User.name,
@@ -36,28 +36,26 @@ class UsersController(Controller):
     async def list_users(
         self,
         principal: NamedDependency[Principal],
-        state: State,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    ) -> dict[str, Any]:
+    ) -> UserPage:
         after = decode_cursor(cursor)
-        limit = check_limit(limit)
         rows = await read_in_tenant(
             principal.tenant,
-            services_of(state).db.engine,
-            lambda: User.select(*PUBLIC_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1).run(),
+            lambda: User.select(*READ_COLUMNS).where(User.id > after).order_by(User.id).limit(limit + 1).run(),
         )
-        return page(rows, limit)
+        items = msgspec.convert(rows[:limit], list[UserRead])
+        return UserPage(items=items, next_cursor=next_cursor(items, limit, has_more=len(rows) > limit))
 
     @get("/{user_id:int}", operation_id="getUser", summary="One user of your company")
     async def get_user(
-        self, principal: NamedDependency[Principal], state: State, user_id: FromPath[int]
-    ) -> dict[str, Any]:
+        self,
+        principal: NamedDependency[Principal],
+        user_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
+    ) -> UserRead:
         row = await read_in_tenant(
-            principal.tenant,
-            services_of(state).db.engine,
-            lambda: User.select(*PUBLIC_COLUMNS).where(User.id == user_id).first().run(),
+            principal.tenant, lambda: User.select(*READ_COLUMNS).where(User.id == user_id).first().run()
         )
         if row is None:
             raise NotFound(f"There is no user {user_id}.")
-        return row
+        return msgspec.convert(row, UserRead)
