@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +68,23 @@ class Sizes:
     check_runs: int
     cli_runs: int
     rolling_timeout: float
+    idle_seconds: float
+    rounds: int
 
 
-FULL = Sizes(http_tenants=12, migrated=1000, checked=5000, check_runs=20, cli_runs=5, rolling_timeout=300)
-QUICK = Sizes(http_tenants=4, migrated=40, checked=60, check_runs=5, cli_runs=2, rolling_timeout=60)
+FULL = Sizes(
+    http_tenants=12,
+    migrated=1000,
+    checked=5000,
+    check_runs=20,
+    cli_runs=5,
+    rolling_timeout=300,
+    idle_seconds=5,
+    rounds=3,
+)
+QUICK = Sizes(
+    http_tenants=4, migrated=40, checked=60, check_runs=5, cli_runs=2, rolling_timeout=60, idle_seconds=1, rounds=1
+)
 
 
 async def timed(work: Awaitable[object]) -> float:
@@ -112,26 +125,31 @@ async def revert(pool: asyncpg.Pool, *, jobs: int = 4) -> None:
     await asyncio.gather(*(work() for _ in range(jobs)))
 
 
-async def bench_change(services: Services) -> None:
+async def bench_change(services: Services, rounds: int) -> None:
+    """Baseline, jobs=2 and jobs=4 in turn, ``rounds`` times; medians and ratios at the end."""
     pool = services.db.pool
     count = await tenant_count(pool)
-    print(f"\n(a) version 2 (add column with default + index) over {count} tenant schemas")
-    seconds = await timed(plain_loop(pool))
-    print(f"  baseline: plain loop, one connection, no runner      {seconds:7.1f} s")
-    baseline = seconds
-    await revert(pool)
-    for jobs in (2, 4):
-        started = time.perf_counter()
-        results = await migrate_tenants(pool, migrations_with_department(), jobs=jobs)
-        seconds = time.perf_counter() - started
-        failed = sum(not result.ok for result in results)
-        per_tenant = [result.seconds for result in results]
-        print(
-            f"  ours: migrate_tenants jobs={jobs}                         {seconds:7.1f} s"
-            f"   ratio to baseline {seconds / baseline:5.2f}x   migrated {len(results) - failed}, failed {failed}"
-            f"   per tenant {p50_p95(per_tenant)}"
-        )
+    print(f"\n(a) version 2 (add column with default + index) over {count} tenant schemas, {rounds} round(s)")
+    walls: dict[str, list[float]] = {"plain loop": [], "jobs=2": [], "jobs=4": []}
+    for _ in range(rounds):
+        walls["plain loop"].append(await timed(plain_loop(pool)))
         await revert(pool)
+        for jobs in (2, 4):
+            started = time.perf_counter()
+            results = await migrate_tenants(pool, migrations_with_department(), jobs=jobs)
+            walls[f"jobs={jobs}"].append(time.perf_counter() - started)
+            failed = sum(not result.ok for result in results)
+            print(
+                f"  jobs={jobs}: migrated {len(results) - failed}, failed {failed},"
+                f" per tenant {p50_p95([result.seconds for result in results])}"
+            )
+            await revert(pool)
+    baseline = statistics.median(walls["plain loop"])
+    for name, values in walls.items():
+        label = "baseline: plain loop, one connection, no runner" if name == "plain loop" else f"ours: {name}"
+        runs = ", ".join(f"{value:.1f}" for value in values)
+        median = statistics.median(values)
+        print(f"  {label:50} median {median:6.1f} s  (runs: {runs})  ratio to baseline {median / baseline:5.2f}x")
     print("  goal: 1,000 tenants < 60 s")
 
 
@@ -184,15 +202,15 @@ async def drive(
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     tenants: list[HttpTenant],
-    worker: asyncio.subprocess.Process,
+    running: Callable[[], bool],
     deadline: float,
 ) -> Traffic:
-    """GET /me and /users round-robin over ``tenants`` until the worker exits or the deadline."""
+    """GET /me and /users round-robin over ``tenants`` while ``running()``, at most until ``deadline``."""
     traffic = Traffic()
 
     async def loop(offset: int) -> None:
         turn = offset
-        while worker.returncode is None and time.monotonic() < deadline:
+        while running() and time.monotonic() < deadline:
             tenant = tenants[turn % len(tenants)]
             turn += 1
             version = int(
@@ -222,6 +240,8 @@ async def bench_rolling(
     pool = services.db.pool
     count = await tenant_count(pool)
     print(f"\n(c) requests while version 2 rolls over {count} tenants (migration in a subprocess, jobs=4)")
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        idle = await drive(client, pool, tenants, lambda: True, time.monotonic() + sizes.idle_seconds)
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -234,7 +254,9 @@ async def bench_rolling(
     started = time.perf_counter()
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-            traffic = await drive(client, pool, tenants, worker, time.monotonic() + sizes.rolling_timeout)
+            traffic = await drive(
+                client, pool, tenants, lambda: worker.returncode is None, time.monotonic() + sizes.rolling_timeout
+            )
         output, _ = await asyncio.wait_for(worker.communicate(), timeout=sizes.rolling_timeout)
     finally:
         if worker.returncode is None:
@@ -252,6 +274,12 @@ async def bench_rolling(
             f"  requests on tenants at version {version}: {traffic.requests[version]}, errors {traffic.errors[version]}"
         )
     print(f"  total requests {total}, errors {errors} (goal: 0); request latency {p50_p95(traffic.latencies)}")
+    ratio = statistics.median(traffic.latencies) / statistics.median(idle.latencies)
+    print(
+        f"  baseline, same loop for {sizes.idle_seconds:.0f} s before the migration: {sum(idle.requests.values())}"
+        f" requests, errors {sum(idle.errors.values())}, latency {p50_p95(idle.latencies)};"
+        f" p50 during / before: {ratio:.2f}x"
+    )
     for example in traffic.examples:
         print(f"    error: {example}")
     behind = await tenants_behind(pool, 2)
@@ -334,7 +362,7 @@ async def run(sizes: Sizes) -> None:
                     tenants = await sign_up(client, sizes.http_tenants)
                 added, seconds = await fill_tenants(pool, sizes.migrated)
                 print(f"signed up {len(tenants)} tenants over HTTP; filled {added} in bulk in {seconds:.1f} s")
-                await bench_change(services)
+                await bench_change(services, sizes.rounds)
                 await bench_rolling(services, database, base_url, tenants, sizes)
             added, seconds = await fill_tenants(pool, sizes.checked)
             print(f"\nfilled {added} more tenants in bulk in {seconds:.1f} s ({added / max(seconds, 1e-9):.0f}/s)")
