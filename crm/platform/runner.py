@@ -9,7 +9,7 @@ import os
 import secrets
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
@@ -38,8 +38,9 @@ def command_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     url = database_url(settings)
-    # Later processes started by this one (worker, scheduler, bot) join the same server.
+    # This process and the ones it starts (worker, scheduler, bot) use the server found now.
     os.environ["CRM_DATABASE_URL"] = url
+    settings = replace(settings, database=replace(settings.database, url=url))
     try:
         login = asyncio.run(_prepare(settings))
     except MigrationError as exc:
