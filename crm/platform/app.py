@@ -65,6 +65,8 @@ def create_app(
         middleware=[request_id_middleware, auth],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         exception_handlers={Exception: problem_response},
+        # Logging is configured by configure_logging() (tenant and request id on every line).
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="Relay CRM API",
             version="1",
