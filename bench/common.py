@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import re
 import secrets
 import shutil
-import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import uvicorn
-from litestar import Litestar
 
 from crm.platform.migrate import Migration, migrate_platform, tenant_migrations
 from crm.platform.passwords import hash_password
 from crm.platform.services import Services, open_services
 from crm.settings import Settings, load_settings
 from crm.tenants.schema import current_schema_ddl
+from tests.support import with_database
 
 EMBEDDED_DIR = Path("/tmp/relay-crm-bench-postgres")  # noqa: S108 - the embedded server's user must enter it
 SECRET_KEY = "bench-secret-key-" + "x" * 40
@@ -44,11 +40,6 @@ def server_url() -> str:
     from crm.platform.embedded import start_embedded_postgres
 
     return start_embedded_postgres(EMBEDDED_DIR)
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -164,6 +155,25 @@ async def fill_tenants(pool: asyncpg.Pool, total: int, *, jobs: int = 4) -> tupl
     return missing, time.perf_counter() - started
 
 
+async def settle(pool: asyncpg.Pool) -> float:
+    """CHECKPOINT after a bulk fill, so that writing its pages back does not land in the
+    next measurement (a steady server has long flushed them); return the seconds it took."""
+    started = time.perf_counter()
+    await pool.execute("CHECKPOINT")
+    return time.perf_counter() - started
+
+
+async def catalog_size(pool: asyncpg.Pool) -> str:
+    """pg_class rows and the size of pg_catalog, against shared_buffers."""
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM pg_class) AS relations,"
+        " pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS size, current_setting('shared_buffers') AS buffers"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'pg_catalog'"
+    )
+    assert row is not None
+    return f"pg_class rows {row['relations']}, pg_catalog {row['size']}, shared_buffers {row['buffers']}"
+
+
 # --- the change every migration benchmark applies -------------------------------------------
 
 ADD_DEPARTMENT_SQL = (
@@ -193,49 +203,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+async def timed(work: Awaitable[object]) -> float:
+    """Seconds ``work`` took to finish."""
+    started = time.perf_counter()
+    await work
+    return time.perf_counter() - started
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
 
 def p50_p95(values: Sequence[float]) -> str:
     return f"p50 {ms(percentile(values, 50))}  p95 {ms(percentile(values, 95))}  (n={len(values)})"
-
-
-# --- serving the app ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def serve(app: Litestar) -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn on a loopback port in this event loop; yield its URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-    )
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or task.done():
-            raise RuntimeError("the benchmark server did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)

@@ -30,12 +30,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest.mock import patch
 
 import asyncpg
 import httpx
+from piccolo.engine.postgres import PostgresTransaction
 
 from bench.common import (
     ADD_DEPARTMENT_SQL,
@@ -43,21 +46,26 @@ from bench.common import (
     REMOVE_DEPARTMENT_SQL,
     BenchDatabase,
     bench_database,
+    catalog_size,
     fill_tenants,
     migrations_with_department,
     ms,
     open_bench_services,
     p50_p95,
-    serve,
     server_version,
+    settle,
     tenant_count,
+    timed,
 )
+from crm.platform import tenancy
 from crm.platform.app import create_app
 from crm.platform.migrate import migrate_tenants, tenants_behind
 from crm.platform.services import Services
-from crm.platform.tenancy import checked_schema_name
+from crm.platform.tenancy import TenantRef, checked_schema_name
+from tests.support import serve
 
 CLI = Path(sys.executable).parent / "crm"
+Scope = Callable[[TenantRef], AbstractAsyncContextManager[PostgresTransaction]]
 
 
 @dataclass(frozen=True)
@@ -87,24 +95,18 @@ QUICK = Sizes(
 )
 
 
-async def timed(work: Awaitable[object]) -> float:
-    started = time.perf_counter()
-    await work
-    return time.perf_counter() - started
-
-
 # --- (a) one change over every tenant -------------------------------------------------------
 
 
 async def plain_loop(pool: asyncpg.Pool) -> int:
     """The baseline: the same DDL and version bump, tenant after tenant on one connection."""
     async with pool.acquire() as connection:
-        rows = await connection.fetch("SELECT id, schema_name FROM platform.tenants WHERE schema_version < 2")
+        rows = await connection.fetch("SELECT schema_name FROM platform.tenants WHERE schema_version < 2")
         for row in rows:
             schema = checked_schema_name(row["schema_name"])
             await connection.execute(
                 f'BEGIN; SET LOCAL search_path = "{schema}", public; {ADD_DEPARTMENT_SQL};'
-                f" UPDATE platform.tenants SET schema_version = 2, updated_at = now() WHERE id = '{row['id']}';"
+                f" UPDATE platform.tenants SET schema_version = 2, updated_at = now() WHERE schema_name = '{schema}';"
                 " COMMIT"
             )
     return len(rows)
@@ -234,14 +236,44 @@ async def drive(
     return traffic
 
 
+def counting_stale(scope: Scope, seen: list[str]) -> Scope:
+    """``tenant_scope`` that notes each stale cached statement leaving it, for
+    ``read_in_tenant``, which retries those: a retry is no error, but it is counted."""
+
+    @asynccontextmanager
+    async def counted(tenant: TenantRef) -> AsyncIterator[PostgresTransaction]:
+        try:
+            async with scope(tenant) as transaction:
+                yield transaction
+        except asyncpg.InvalidCachedStatementError as exc:
+            seen.append(f"{tenant.slug}: {exc}")
+            raise
+
+    return counted
+
+
 async def bench_rolling(
     services: Services, database: BenchDatabase, base_url: str, tenants: list[HttpTenant], sizes: Sizes
+) -> None:
+    stale: list[str] = []
+    with patch.object(tenancy, "tenant_scope", counting_stale(tenancy.tenant_scope, stale)):
+        await rolling(services, database, base_url, tenants, sizes, stale)
+
+
+async def rolling(
+    services: Services,
+    database: BenchDatabase,
+    base_url: str,
+    tenants: list[HttpTenant],
+    sizes: Sizes,
+    stale: list[str],
 ) -> None:
     pool = services.db.pool
     count = await tenant_count(pool)
     print(f"\n(c) requests while version 2 rolls over {count} tenants (migration in a subprocess, jobs=4)")
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         idle = await drive(client, pool, tenants, lambda: True, time.monotonic() + sizes.idle_seconds)
+    stale_before = len(stale)
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -282,6 +314,10 @@ async def bench_rolling(
     )
     for example in traffic.examples:
         print(f"    error: {example}")
+    print(
+        f"  stale cached statements retried by read_in_tenant: {len(stale) - stale_before} during,"
+        f" {stale_before} before {stale[:3]}"
+    )
     behind = await tenants_behind(pool, 2)
     print(f"  tenants still behind version 2 afterwards: {len(behind)}")
 
@@ -361,11 +397,17 @@ async def run(sizes: Sizes) -> None:
                 async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
                     tenants = await sign_up(client, sizes.http_tenants)
                 added, seconds = await fill_tenants(pool, sizes.migrated)
-                print(f"signed up {len(tenants)} tenants over HTTP; filled {added} in bulk in {seconds:.1f} s")
+                print(
+                    f"signed up {len(tenants)} tenants over HTTP; filled {added} in bulk in {seconds:.1f} s;"
+                    f" CHECKPOINT after it {await settle(pool):.1f} s"
+                )
                 await bench_change(services, sizes.rounds)
                 await bench_rolling(services, database, base_url, tenants, sizes)
             added, seconds = await fill_tenants(pool, sizes.checked)
-            print(f"\nfilled {added} more tenants in bulk in {seconds:.1f} s ({added / max(seconds, 1e-9):.0f}/s)")
+            print(
+                f"\nfilled {added} more tenants in bulk in {seconds:.1f} s ({added / max(seconds, 1e-9):.0f}/s);"
+                f" CHECKPOINT after it {await settle(pool):.1f} s; {await catalog_size(pool)}"
+            )
             await bench_check(services, database, sizes)
         finally:
             await services.db.close()

@@ -74,6 +74,8 @@ async def serve(app: Litestar) -> AsyncIterator[str]:
         host="127.0.0.1",
         port=port,
         log_config=None,
+        log_level="warning",
+        access_log=False,
         lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
