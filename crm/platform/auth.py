@@ -18,7 +18,7 @@ import asyncpg
 
 from crm.platform.db import Database
 from crm.platform.errors import Forbidden, Unauthorized
-from crm.platform.passwords import verify_password
+from crm.platform.passwords import hash_password, needs_rehash, verify_password
 from crm.platform.tables import Tenant
 from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
 from crm.tenants.users.tables import AccessToken, User
@@ -79,9 +79,13 @@ async def issue_token(db: Database, *, tenant_slug: str, email: str, password: s
         raise Unauthorized("Wrong company, e-mail or password.")
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
+    # Hashes made with older cost parameters are upgraded while the password is at hand.
+    upgraded = await hash_password(password) if needs_rehash(user["password_hash"]) else None
     secret = secrets.token_urlsafe(32)
     async with tenant_scope(tenant):
         await AccessToken.insert(AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret)))
+        if upgraded:
+            await User.update({User.password_hash: upgraded}).where(User.id == user["id"])
     return f"crm_{tenant.id}_{secret}"
 
 

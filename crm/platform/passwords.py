@@ -33,6 +33,11 @@ def warm_up() -> None:
     _dummy_hash()
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other cost parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
 async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 

@@ -96,3 +96,27 @@ async def test_requests_without_a_token_get_401_problems(http: httpx.AsyncClient
         response = await http.get("/api/v1/users", headers=headers)
         assert response.status_code == 401
         assert response.json()["type"].endswith("/unauthorized")
+
+
+async def test_an_old_cost_hash_is_upgraded_at_login(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, services: Services
+) -> None:
+    from argon2 import PasswordHasher
+
+    signed_up, other = await make_tenant(), await make_tenant()
+    tenant = await load_tenant(slug=signed_up.slug)
+    assert tenant is not None
+    old = PasswordHasher(time_cost=3, memory_cost=65_536, parallelism=4).hash(signed_up.password)
+    async with tenant_scope(tenant):
+        await User.update({User.password_hash: old}).where(User.email == signed_up.email)
+
+    assert (await _login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 200
+    async with tenant_scope(tenant):
+        stored = await User.select(User.password_hash).where(User.email == signed_up.email).first()
+    assert stored is not None and stored["password_hash"] != old
+    assert "m=19456,t=2,p=1" in stored["password_hash"]
+    assert (await _login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 200
+    # The upgrade touched only this company: the other's admin logs in as before, and this
+    # admin's e-mail means nothing there.
+    assert (await _login(http, other.slug, other.email, other.password)).status_code == 200
+    assert (await _login(http, other.slug, signed_up.email, signed_up.password)).status_code == 401
