@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("slug")
     remove.add_argument("--purge", action="store_true", help="drop the schema and every row of the tenant")
     remove.set_defaults(run=_lazy("crm.platform.commands", "command_tenants_delete"))
+    audit = commands.add_parser("audit", help="the audit log of a tenant")
+    audit_commands = audit.add_subparsers(title="audit commands", required=True)
+    verify = audit_commands.add_parser("verify", help="recompute the hash chain; exit 1 at the first broken row")
+    verify.add_argument("slug")
+    verify.set_defaults(run=_lazy("crm.platform.commands", "command_audit_verify"))
     return parser
 
 

@@ -21,6 +21,7 @@ from crm.platform.observability import configure_logging, init_sentry, request_i
 from crm.platform.security import BearerTokenMiddleware, provide_principal
 from crm.platform.services import Services
 from crm.settings import Settings, load_settings
+from crm.tenants.audit.controllers import AuditController
 from crm.tenants.users.controllers import UsersController
 
 
@@ -60,7 +61,7 @@ def create_app(
 
     auth = DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="public", exclude=["^/schema"])
     return Litestar(
-        route_handlers=[HealthController, AuthController, MeController, UsersController],
+        route_handlers=[HealthController, AuthController, MeController, UsersController, AuditController],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

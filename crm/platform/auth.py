@@ -21,9 +21,29 @@ from crm.platform.errors import Forbidden, Unauthorized
 from crm.platform.passwords import hash_password, needs_rehash, verify_password
 from crm.platform.tables import Tenant
 from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
+from crm.tenants.audit.services import Actor, record_audit
 from crm.tenants.users.tables import AccessToken, User
 
 TOKEN = re.compile(r"^crm_([a-z0-9]{12})_([A-Za-z0-9_-]{40,64})$")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request comes from, for the audit log."""
+
+    channel: str = "api"
+    request_id: str | None = None
+    client_address: str | None = None
+
+    def actor(self, kind: str, label: str, actor_id: int | None = None) -> Actor:
+        return Actor(
+            kind=kind,
+            label=label,
+            channel=self.channel,
+            id=actor_id,
+            request_id=self.request_id,
+            client_address=self.client_address,
+        )
 
 
 @dataclass(frozen=True)
@@ -60,32 +80,64 @@ async def load_tenant(*, slug: str | None = None, tenant_id: str | None = None) 
     )
 
 
-async def issue_token(db: Database, *, tenant_slug: str, email: str, password: str, name: str = "api") -> str:
+async def issue_token(
+    db: Database,
+    *,
+    tenant_slug: str,
+    email: str,
+    password: str,
+    name: str = "api",
+    origin: Origin | None = None,
+) -> str:
     """Check the password and return a new bearer token. Unknown tenant, unknown e-mail and
-    wrong password all end in the same 401 after the same amount of hashing work."""
+    wrong password all end in the same 401 after the same amount of hashing work. Every
+    attempt on an existing company is written to its audit log, failures included."""
+    origin = origin or Origin()
+    email = email.strip().lower()
     tenant = await load_tenant(slug=tenant_slug)
     user = None
     if tenant is not None:
         async with tenant_scope(tenant):
-            user = (
-                await User.select(User.id, User.password_hash, User.is_active)
-                .where(User.email == email.strip().lower())
-                .first()
+            user = await User.select(User.id, User.password_hash, User.is_active).where(User.email == email).first()
+    matched = await verify_password(user["password_hash"] if user else None, password)
+    if tenant is None:
+        raise Unauthorized("Wrong company, e-mail or password.")
+    failure = None
+    if not matched or user is None:
+        failure = "wrong e-mail or password"
+    elif not user["is_active"]:
+        failure = "user deactivated"
+    elif not tenant.is_active:
+        failure = f"company {tenant.status}"
+    if failure is not None:
+        async with tenant_scope(tenant):
+            await record_audit(
+                origin.actor("anonymous", email),
+                "auth.login_failed",
+                entity="user",
+                entity_id=user["id"] if user else None,
+                changes={"reason": (None, failure)},
             )
-    if not await verify_password(user["password_hash"] if user else None, password):
-        raise Unauthorized("Wrong company, e-mail or password.")
-    assert tenant is not None and user is not None
-    if not user["is_active"]:
-        raise Unauthorized("Wrong company, e-mail or password.")
-    if not tenant.is_active:
+        if tenant.is_active or not matched:
+            raise Unauthorized("Wrong company, e-mail or password.")
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
+    assert user is not None
     # Hashes made with older cost parameters are upgraded while the password is at hand.
     upgraded = await hash_password(password) if needs_rehash(user["password_hash"]) else None
     secret = secrets.token_urlsafe(32)
     async with tenant_scope(tenant):
-        await AccessToken.insert(AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret)))
+        rows = await AccessToken.insert(
+            AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret))
+        ).returning(AccessToken.id)
         if upgraded:
             await User.update({User.password_hash: upgraded}).where(User.id == user["id"])
+        await record_audit(
+            origin.actor("user", email, user["id"]),
+            "auth.login",
+            entity="access_token",
+            entity_id=rows[0]["id"],
+            changes={"name": (None, name)},
+        )
     return f"crm_{tenant.id}_{secret}"
 
 
@@ -130,8 +182,15 @@ async def authenticate(db: Database, token: str) -> Principal:
     return Principal(tenant=tenant, **dict(row))
 
 
-async def revoke_token(db: Database, principal: Principal) -> None:
+async def revoke_token(db: Database, principal: Principal, *, origin: Origin | None = None) -> None:
+    origin = origin or Origin()
     async with tenant_scope(principal.tenant):
         await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)}).where(
             AccessToken.id == principal.token_id
+        )
+        await record_audit(
+            origin.actor("user", principal.email, principal.user_id),
+            "auth.token_revoked",
+            entity="access_token",
+            entity_id=principal.token_id,
         )

@@ -124,6 +124,30 @@ def command_editions_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+# --- audit -------------------------------------------------------------------------------
+
+
+def command_audit_verify(args: argparse.Namespace) -> int:
+    from crm.platform.tenancy import set_tenant_search_path
+    from crm.tenants.audit.services import verify_chain
+
+    async def work(services: Services) -> int:
+        row = await _tenant_row(services, args.slug)
+        if row is None:
+            return _missing(args.slug)
+        async with services.db.pool.acquire() as connection, connection.transaction(readonly=True):
+            await set_tenant_search_path(connection, row["schema_name"])
+            report = await verify_chain(connection)
+        if report.intact:
+            print(f"{args.slug}: audit log intact ({report.rows} rows)")
+            return 0
+        where = f"row {report.broken_at}" if report.broken_at is not None else "the end of the chain"
+        print(f"{args.slug}: audit log broken at {where}: {report.reason}", file=sys.stderr)
+        return 1
+
+    return _with_services(work)
+
+
 # --- tenants -----------------------------------------------------------------------------
 
 

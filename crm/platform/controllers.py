@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
 
-from crm.platform.auth import Principal, issue_token, revoke_token
+from crm.platform.auth import Origin, Principal, issue_token, revoke_token
 from crm.platform.errors import NotFound
 from crm.platform.migrate import (
     latest_version,
@@ -20,6 +20,7 @@ from crm.platform.migrate import (
     platform_schema_version,
     tenant_migrations,
 )
+from crm.platform.observability import request_id_var
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.schemas import (
     EditionSummary,
@@ -99,7 +100,7 @@ class AuthController(Controller):
             limit=services.settings.signup_rate_limit,
             window_seconds=3600,
         )
-        tenant = (await provision_tenant(services.db, services.editions, data)).tenant
+        tenant = (await provision_tenant(services.db, services.editions, data, origin=origin_of(request))).tenant
         return SignupResponse(tenant=SignedUpTenant(slug=tenant.slug, edition=tenant.edition, status=tenant.status))
 
     @post(
@@ -120,13 +121,20 @@ class AuthController(Controller):
         account = f"login:{data.tenant.lower()}:{data.email.strip().lower()}"[:200]
         await check_rate_limit(services.db.pool, account, limit=limit, window_seconds=300)
         token = await issue_token(
-            services.db, tenant_slug=data.tenant, email=data.email, password=data.password, name=data.name[:100]
+            services.db,
+            tenant_slug=data.tenant,
+            email=data.email,
+            password=data.password,
+            name=data.name[:100],
+            origin=origin_of(request),
         )
         return TokenResponse(access_token=token)
 
     @delete("/auth/token", operation_id="revokeToken", summary="Revoke the token used for this request")
-    async def revoke(self, principal: NamedDependency[Principal], state: State) -> None:
-        await revoke_token(services_of(state).db, principal)
+    async def revoke(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], state: State
+    ) -> None:
+        await revoke_token(services_of(state).db, principal, origin=origin_of(request))
 
 
 class MeController(Controller):
@@ -171,3 +179,12 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return host
+
+
+def origin_of(request: Request[Any, Any, Any]) -> Origin:
+    """Where this API request comes from, for the audit log."""
+    return Origin(
+        channel="api",
+        request_id=request_id_var.get(),
+        client_address=request.client.host if request.client else None,
+    )

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import asyncpg
 import msgspec
 
+from crm.platform.auth import Origin
 from crm.platform.db import Database
 from crm.platform.editions import Editions
 from crm.platform.errors import Conflict, FieldError, InvalidInput
@@ -29,6 +30,7 @@ from crm.platform.migrate import latest_version, tenant_migrations
 from crm.platform.passwords import hash_password, password_problem
 from crm.platform.tables import Identity, Tenant
 from crm.platform.tenancy import TenantRef, schema_for, tenant_scope
+from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.services import seed_edition_defaults
 from crm.tenants.schema import current_schema_ddl
 from crm.tenants.users.tables import User
@@ -127,6 +129,7 @@ async def provision_tenant(
     editions: Editions,
     request: SignupRequest,
     *,
+    origin: Origin | None = None,
     seed: Callable[[int], Awaitable[object]] | None = None,
 ) -> ProvisionedTenant:
     """Validate, then create tenant row, schema, defaults and admin user in one transaction.
@@ -177,6 +180,25 @@ async def provision_tenant(
             ).returning(User.id)
             admin_id = int(rows[0]["id"])
             await Identity.insert(Identity(email=email, tenant_id=tenant.id, user_id=admin_id))
+            actor = (origin or Origin(channel="cli")).actor("anonymous", email)
+            await record_audit(
+                actor,
+                "tenant.created",
+                entity="tenant",
+                entity_id=tenant.id,
+                changes={
+                    "slug": (None, tenant.slug),
+                    "edition": (None, tenant.edition),
+                    "name": (None, request.company),
+                },
+            )
+            await record_audit(
+                actor,
+                "user.created",
+                entity="user",
+                entity_id=admin_id,
+                changes={"email": (None, email), "role": (None, "admin"), "password_hash": (None, "set")},
+            )
             if seed is not None:
                 await seed(admin_id)
     except asyncpg.UniqueViolationError as exc:

@@ -6,16 +6,44 @@ from __future__ import annotations
 
 from piccolo.table import Table
 
+from crm.tenants.audit.tables import AuditEntry, AuditHead
 from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
 from crm.tenants.users.tables import AccessToken, User
 
+# The audit log is append-only at the database level: rows can be inserted, never changed
+# or removed (the function lives in the tenant's schema, which stays self-contained).
+AUDIT_DDL: tuple[str, ...] = (
+    'CREATE INDEX audit_log_entity ON "audit_log" ("entity", "entity_id")',
+    'CREATE INDEX audit_log_actor_id ON "audit_log" ("actor_id")',
+    'CREATE INDEX audit_log_occurred_at ON "audit_log" ("occurred_at")',
+    """CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$""",
+    'CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON "audit_log"'
+    " FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()",
+    'CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON "audit_log"'
+    " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
+)
+
 # Ordered so that every table comes after the tables it references.
-TENANT_TABLES: list[type[Table]] = [User, AccessToken, Client, Pipeline, PipelineStage, Role, TenantSetting]
+TENANT_TABLES: list[type[Table]] = [
+    User,
+    AccessToken,
+    Client,
+    Pipeline,
+    PipelineStage,
+    Role,
+    TenantSetting,
+    AuditEntry,
+    AuditHead,
+]
 
 EXTRA_DDL: tuple[str, ...] = (
     'CREATE UNIQUE INDEX pipeline_stages_pipeline_key ON "pipeline_stages" ("pipeline_id", "key")',
     'CREATE INDEX access_tokens_user_id ON "access_tokens" ("user_id")',
+    *AUDIT_DDL,
 )
 
 

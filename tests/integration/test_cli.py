@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from crm.platform.migrate import latest_version, tenant_migrations
 from crm.platform.services import Services
 from tests.conftest import TenantFactory
 from tests.support import env_for_cli, unique
@@ -126,13 +127,14 @@ async def test_migrate_check_lists_tenants_behind(
     assert crm(database_url, data_dir, "migrate").returncode == 0
     assert crm(database_url, data_dir, "migrate", "--check").returncode == 0
 
+    latest = latest_version(tenant_migrations())
     await services.db.pool.execute("UPDATE platform.tenants SET schema_version = 0 WHERE slug = $1", slug)
     try:
         check = crm(database_url, data_dir, "migrate", "--check")
         assert check.returncode == 1
-        assert check.stdout.splitlines() == [f"{slug}\tversion 0 < 1"]
+        assert check.stdout.splitlines() == [f"{slug}\tversion 0 < {latest}"]
     finally:
-        await services.db.pool.execute("UPDATE platform.tenants SET schema_version = 1 WHERE slug = $1", slug)
+        await services.db.pool.execute("UPDATE platform.tenants SET schema_version = $2 WHERE slug = $1", slug, latest)
 
 
 def test_editions_list_and_check(database_url: str, data_dir: Path, tmp_path: Path) -> None:

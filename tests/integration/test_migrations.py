@@ -31,18 +31,24 @@ SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default
 FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, column_name
 """
 INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname"
+# pg_trigger, not information_schema.triggers: the latter leaves out TRUNCATE triggers.
+TRIGGERS = """
+SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE c.relnamespace = $1::regnamespace AND NOT t.tgisinternal
+"""
+FUNCTIONS = "SELECT routine_name, routine_definition FROM information_schema.routines WHERE routine_schema = $1"
 
 
-async def _shape(connection: asyncpg.Connection, schema: str) -> tuple[list[tuple[object, ...]], list[tuple[str, str]]]:
-    # Sequence defaults name their schema; the shape must not depend on it.
-    columns = [
-        tuple(value.replace(f"{schema}.", "") if isinstance(value, str) else value for value in row)
-        for row in await connection.fetch(COLUMNS, schema)
-    ]
-    indexes = [
-        (row["indexname"], row["indexdef"].replace(f"{schema}.", "")) for row in await connection.fetch(INDEXES, schema)
-    ]
-    return columns, indexes
+async def _shape(connection: asyncpg.Connection, schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """Columns, indexes, triggers and functions of a schema, with its name taken out."""
+
+    def anonymous(value: object) -> object:
+        return value.replace(f"{schema}.", "") if isinstance(value, str) else value
+
+    shape = {}
+    for name, query in (("columns", COLUMNS), ("indexes", INDEXES), ("triggers", TRIGGERS), ("functions", FUNCTIONS)):
+        shape[name] = sorted(tuple(anonymous(value) for value in row) for row in await connection.fetch(query, schema))
+    return shape
 
 
 async def _schema_of(services: Services, slug: str) -> str:
@@ -62,8 +68,11 @@ async def test_replayed_history_new_tenants_and_table_classes_agree(
             for migration in tenant_migrations():
                 await migration.upgrade(connection)
         try:
-            assert await _shape(connection, replayed) == await _shape(connection, provisioned)
-            columns, _ = await _shape(connection, replayed)
+            replayed_shape = await _shape(connection, replayed)
+            assert replayed_shape == await _shape(connection, provisioned)
+            triggers = [name for name, _ in replayed_shape["triggers"]]
+            assert triggers == ["audit_log_append_only", "audit_log_no_truncate"]
+            columns = replayed_shape["columns"]
         finally:
             await connection.execute(f'DROP SCHEMA "{replayed}" CASCADE')
 
