@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -18,7 +18,7 @@ from crm.platform.db import connect_database, database_url
 from crm.platform.editions import load_editions
 from crm.platform.errors import problem_response
 from crm.platform.observability import configure_logging, init_sentry, request_id_middleware
-from crm.platform.security import BearerTokenMiddleware, provide_principal
+from crm.platform.security import PUBLIC, BearerTokenMiddleware, enforce_declared_permission, provide_principal
 from crm.platform.services import Services
 from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
@@ -59,11 +59,12 @@ def create_app(
         finally:
             await db.close()
 
-    auth = DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="public", exclude=["^/schema"])
+    auth = DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="public")
     return Litestar(
         route_handlers=[HealthController, AuthController, MeController, UsersController, AuditController],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],
+        guards=[enforce_declared_permission],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
         exception_handlers={Exception: problem_response},
         # Logging is configured by configure_logging() (tenant and request id on every line).
@@ -72,6 +73,8 @@ def create_app(
             title="Relay CRM API",
             version="1",
             path="/schema",
+            # The API's documentation is public.
+            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, opt=PUBLIC),
             render_plugins=[JsonRenderPlugin()],
         ),
         debug=False,

@@ -9,9 +9,11 @@ token's revocation are checked on every request, so both take effect at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -58,6 +60,12 @@ class Principal:
     timezone: str
     role: str
     token_id: int
+    # {entity: {action: scope}} of the user's role; anything absent is denied.
+    rights: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
+
+    def scope(self, entity: str, action: str) -> str:
+        """``none``, ``own``, ``department`` or ``all``: how far the role lets the user act."""
+        return self.rights.get(entity, {}).get(action, "none")
 
 
 def token_hash(secret: str) -> str:
@@ -155,8 +163,9 @@ async def authenticate(db: Database, token: str) -> Principal:
         connection = scope_connection()
         row: asyncpg.Record | None = await connection.fetchrow(
             """
-            SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role
-            FROM access_tokens t JOIN users u ON u.id = t.user_id
+            SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role,
+                   coalesce(r.rights, '{}'::jsonb)::text AS rights
+            FROM access_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN roles r ON r.key = u.role
             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
               AND (t.expires_at IS NULL OR t.expires_at > now())
             """,
@@ -179,7 +188,9 @@ async def authenticate(db: Database, token: str) -> Principal:
         raise Unauthorized()
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
-    return Principal(tenant=tenant, **dict(row))
+    fields = dict(row)
+    fields["rights"] = json.loads(fields["rights"])
+    return Principal(tenant=tenant, **fields)
 
 
 async def revoke_token(db: Database, principal: Principal, *, origin: Origin | None = None) -> None:

@@ -31,7 +31,7 @@ from crm.platform.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from crm.platform.security import PUBLIC
+from crm.platform.security import AUTHENTICATED, PUBLIC
 from crm.platform.services import services_of
 from crm.platform.signup import SignupRequest, provision_tenant
 from crm.platform.tables import Tenant
@@ -130,7 +130,9 @@ class AuthController(Controller):
         )
         return TokenResponse(access_token=token)
 
-    @delete("/auth/token", operation_id="revokeToken", summary="Revoke the token used for this request")
+    @delete(
+        "/auth/token", opt=AUTHENTICATED, operation_id="revokeToken", summary="Revoke the token used for this request"
+    )
     async def revoke(
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], state: State
     ) -> None:
@@ -141,7 +143,7 @@ class MeController(Controller):
     path = "/api/v1/me"
     tags = ["me"]
 
-    @get("/", operation_id="getMe", summary="The caller, their company and its edition")
+    @get("/", opt=AUTHENTICATED, operation_id="getMe", summary="The caller, their company and its edition")
     async def me(self, principal: NamedDependency[Principal], state: State) -> MeResponse:
         services = services_of(state)
         tenant = (

@@ -10,13 +10,44 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from crm.platform.auth import Principal, authenticate
-from crm.platform.editions import KNOWN_MODULES
-from crm.platform.errors import ModuleNotInEdition, Unauthorized
+from crm.platform.editions import ACTIONS, ENTITIES, KNOWN_MODULES
+from crm.platform.errors import Forbidden, ModuleNotInEdition, Unauthorized
 from crm.platform.observability import bind_log_tenant, tag_sentry_scope
 from crm.platform.services import services_of
 
 PUBLIC = {"public": True}
 """Route ``opt`` for routes anyone may call (signup, login, health)."""
+
+AUTHENTICATED = {"permission": "authenticated"}
+"""Route ``opt`` for routes any signed-in user may call about themselves (``/me``)."""
+
+
+def permission(entity: str, action: str) -> dict[str, str]:
+    """Route ``opt`` naming the right a route needs: the role must grant a scope above ``none``.
+
+    Every route declares this, :data:`AUTHENTICATED` or :data:`PUBLIC`; a route that
+    declares nothing is refused (and a test fails on it)."""
+    if entity not in ENTITIES or action not in ACTIONS:
+        raise ValueError(f"unknown permission {entity}.{action}")
+    return {"permission": f"{entity}.{action}"}
+
+
+def enforce_declared_permission(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: apply what the route declared; refuse what declares nothing."""
+    if handler.opt.get("public") or connection.scope.get("method") == "OPTIONS":
+        # OPTIONS handlers are Litestar's own (they answer Allow and read nothing).
+        return
+    declared = handler.opt.get("permission")
+    if declared is None:
+        raise Forbidden("This endpoint declares no permission and is closed.")
+    if declared == "authenticated":
+        return
+    principal = connection.user
+    if not isinstance(principal, Principal):
+        raise Unauthorized()
+    entity, _, action = declared.partition(".")
+    if principal.scope(entity, action) == "none":
+        raise Forbidden(f"Your role does not allow {action} on {entity}.", permission=declared)
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):

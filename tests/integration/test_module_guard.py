@@ -6,14 +6,20 @@ import httpx
 from litestar import get
 
 from crm.platform.app import create_app
-from crm.platform.security import requires_module
+from crm.platform.security import AUTHENTICATED, requires_module
 from crm.platform.services import Services
 from crm.settings import Settings
 from tests.conftest import TenantFactory
 from tests.support import serve
 
 
-@get("/api/v1/mailings-probe", guards=[requires_module("mailings")], operation_id="mailingsProbe", tags=["test"])
+@get(
+    "/api/v1/mailings-probe",
+    guards=[requires_module("mailings")],
+    opt=AUTHENTICATED,
+    operation_id="mailingsProbe",
+    tags=["test"],
+)
 async def mailings_probe() -> dict[str, str]:
     return {"mailings": "available"}
 

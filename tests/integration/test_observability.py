@@ -16,6 +16,7 @@ from sentry_sdk.transport import Transport
 
 from crm.platform.app import create_app
 from crm.platform.observability import init_sentry
+from crm.platform.security import AUTHENTICATED
 from crm.platform.services import Services
 from crm.settings import Settings
 from tests.conftest import TenantFactory
@@ -53,7 +54,7 @@ def transport(data_dir: Any) -> Iterator[CapturingTransport]:
         sentry_sdk.init()  # no DSN: the SDK is a no-op for the rest of the run
 
 
-@post("/api/v1/test-failure", operation_id="testFailure", tags=["test"])
+@post("/api/v1/test-failure", opt=AUTHENTICATED, operation_id="testFailure", tags=["test"])
 async def failing_route(data: JSONBody[dict[str, Any]]) -> None:
     raise RuntimeError(f"could not notify {data['email']} about the deal")
 

@@ -11,8 +11,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from crm.platform.auth import Principal
-from crm.platform.errors import Forbidden
 from crm.platform.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from crm.platform.security import permission
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.audit.tables import AuditEntry
 
@@ -57,7 +57,12 @@ class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ["audit"]
 
-    @get("/", operation_id="listAudit", summary="Your company's audit log, newest first")
+    @get(
+        "/",
+        opt=permission("audit", "read"),
+        operation_id="listAudit",
+        summary="Your company's audit log, newest first",
+    )
     async def list_audit(
         self,
         principal: NamedDependency[Principal],
@@ -70,9 +75,6 @@ class AuditController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     ) -> AuditPage:
-        # Until roles and rights land, the audit log is for the company's admins only.
-        if principal.role != "admin":
-            raise Forbidden("Only administrators may read the audit log.")
         before = decode_cursor(cursor)
         query = (
             AuditEntry.select(*READ_COLUMNS)
