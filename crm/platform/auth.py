@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from crm.platform.db import Database
-from crm.platform.errors import Forbidden, Unauthorized
+from crm.platform.errors import Forbidden, TooManyRequests, Unauthorized
+from crm.platform.lockout import account_key, clear_failures, record_failure, seconds_locked
 from crm.platform.passwords import hash_password, needs_rehash, verify_password
 from crm.platform.tables import Tenant
 from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
@@ -99,16 +100,30 @@ async def issue_token(
 ) -> str:
     """Check the password and return a new bearer token. Unknown tenant, unknown e-mail and
     wrong password all end in the same 401 after the same amount of hashing work. Every
-    attempt on an existing company is written to its audit log, failures included."""
+    attempt on an existing company is written to its audit log, failures included; after
+    repeated failures the company + e-mail pair is locked out with back-off (429)."""
     origin = origin or Origin()
     email = email.strip().lower()
     tenant = await load_tenant(slug=tenant_slug)
+    account = account_key(tenant_slug, email)
+    locked = await seconds_locked(db.pool, account)
+    if locked:
+        if tenant is not None:
+            async with tenant_scope(tenant):
+                await record_audit(
+                    origin.actor("anonymous", email),
+                    "auth.login_locked",
+                    entity="user",
+                    changes={"retry_after_seconds": (None, locked)},
+                )
+        raise TooManyRequests(f"Too many failed logins; try again in {locked} seconds.", retry_after=locked)
     user = None
     if tenant is not None:
         async with tenant_scope(tenant):
             user = await User.select(User.id, User.password_hash, User.is_active).where(User.email == email).first()
     matched = await verify_password(user["password_hash"] if user else None, password)
     if tenant is None:
+        await record_failure(db.pool, account)
         raise Unauthorized("Wrong company, e-mail or password.")
     failure = None
     if not matched or user is None:
@@ -118,18 +133,23 @@ async def issue_token(
     elif not tenant.is_active:
         failure = f"company {tenant.status}"
     if failure is not None:
+        lock_seconds = await record_failure(db.pool, account)
+        changes: dict[str, tuple[object, object]] = {"reason": (None, failure)}
+        if lock_seconds:
+            changes["locked_for_seconds"] = (None, lock_seconds)
         async with tenant_scope(tenant):
             await record_audit(
                 origin.actor("anonymous", email),
                 "auth.login_failed",
                 entity="user",
                 entity_id=user["id"] if user else None,
-                changes={"reason": (None, failure)},
+                changes=changes,
             )
         if tenant.is_active or not matched:
             raise Unauthorized("Wrong company, e-mail or password.")
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
     assert user is not None
+    await clear_failures(db.pool, account)
     # Hashes made with older cost parameters are upgraded while the password is at hand.
     upgraded = await hash_password(password) if needs_rehash(user["password_hash"]) else None
     secret = secrets.token_urlsafe(32)

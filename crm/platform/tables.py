@@ -43,4 +43,14 @@ class RateLimitWindow(Table, tablename="rate_limits", schema="platform"):
     hits = Integer(default=0)
 
 
-PLATFORM_TABLES: list[type[Table]] = [Tenant, Identity, RateLimitWindow]
+class LoginFailures(Table, tablename="login_failures", schema="platform"):
+    """Consecutive failed logins and the lockout they earned, per company + e-mail."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=400, unique=True)
+    failures = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    last_failure_at = Timestamptz(default=TimestamptzNow())
+
+
+PLATFORM_TABLES: list[type[Table]] = [Tenant, Identity, RateLimitWindow, LoginFailures]
