@@ -23,6 +23,7 @@ from crm.platform.services import Services
 from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
 from crm.tenants.users.controllers import UsersController
+from crm.tenants.users.tokens import TokensController
 
 
 def create_app(
@@ -61,7 +62,14 @@ def create_app(
 
     auth = DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="public")
     return Litestar(
-        route_handlers=[HealthController, AuthController, MeController, UsersController, AuditController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            MeController,
+            UsersController,
+            TokensController,
+            AuditController,
+        ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],
         guards=[enforce_declared_permission],

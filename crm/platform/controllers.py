@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVICE_UNAVAILABLE
 
-from crm.platform.auth import Origin, Principal, issue_token, revoke_token
+from crm.platform.auth import Principal, issue_token, revoke_token
 from crm.platform.errors import NotFound
 from crm.platform.migrate import (
     latest_version,
@@ -20,7 +20,6 @@ from crm.platform.migrate import (
     platform_schema_version,
     tenant_migrations,
 )
-from crm.platform.observability import request_id_var
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.schemas import (
     EditionSummary,
@@ -31,7 +30,7 @@ from crm.platform.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from crm.platform.security import AUTHENTICATED, PUBLIC
+from crm.platform.security import AUTHENTICATED, PUBLIC, origin_of
 from crm.platform.services import services_of
 from crm.platform.signup import SignupRequest, provision_tenant
 from crm.platform.tables import Tenant
@@ -183,12 +182,3 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return host
-
-
-def origin_of(request: Request[Any, Any, Any]) -> Origin:
-    """Where this API request comes from, for the audit log."""
-    return Origin(
-        channel="api",
-        request_id=request_id_var.get(),
-        client_address=request.client.host if request.client else None,
-    )

@@ -9,10 +9,11 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Guard
 
-from crm.platform.auth import Principal, authenticate
+from crm.platform.auth import Origin, Principal, authenticate
 from crm.platform.editions import ACTIONS, ENTITIES, KNOWN_MODULES
 from crm.platform.errors import Forbidden, ModuleNotInEdition, Unauthorized
-from crm.platform.observability import bind_log_tenant, tag_sentry_scope
+from crm.platform.observability import bind_log_tenant, request_id_var, tag_sentry_scope
+from crm.platform.ratelimit import check_rate_limit
 from crm.platform.services import services_of
 
 PUBLIC = {"public": True}
@@ -58,9 +59,19 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-        principal = await authenticate(services_of(connection.app.state).db, token.strip())
+        services = services_of(connection.app.state)
+        principal = await authenticate(services.db, token.strip())
         bind_log_tenant(principal.tenant.slug)
         tag_sentry_scope(principal.tenant.slug, principal.tenant.edition)
+        # Each token has its own budget, set by the edition (None: unlimited).
+        per_minute = services.editions[principal.tenant.edition].limits.api_requests_per_minute
+        if per_minute is not None:
+            await check_rate_limit(
+                services.db.pool,
+                f"token:{principal.tenant.id}:{principal.token_id}",
+                limit=per_minute,
+                window_seconds=60,
+            )
         return AuthenticationResult(user=principal, auth=token)
 
 
@@ -94,3 +105,12 @@ def requires_module(module: str) -> Guard:
 
     guard.__name__ = f"requires_module_{module}"
     return guard
+
+
+def origin_of(request: ASGIConnection[Any, Any, Any, Any]) -> Origin:
+    """Where this API request comes from, for the audit log."""
+    return Origin(
+        channel="api",
+        request_id=request_id_var.get(),
+        client_address=request.client.host if request.client else None,
+    )

@@ -1,0 +1,136 @@
+"""API tokens for integrations: named, per user, shown once, revocable, with the user's rights."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter
+from litestar.status_codes import HTTP_201_CREATED
+
+from crm.platform.auth import Principal, token_hash
+from crm.platform.errors import FieldError, InvalidInput, NotFound
+from crm.platform.pagination import MAX_ID
+from crm.platform.security import AUTHENTICATED, origin_of
+from crm.platform.tenancy import read_in_tenant, tenant_scope
+from crm.tenants.audit.services import record_audit
+from crm.tenants.users.tables import AccessToken
+
+MAX_TOKEN_DAYS = 3650
+
+
+class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    expires_in_days: int | None = None
+
+
+class TokenRead(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    expires_at: datetime | None
+    # Shown once: only its SHA-256 is kept.
+    token: str
+
+
+class TokenList(msgspec.Struct, kw_only=True):
+    items: list[TokenRead]
+    next_cursor: str | None = None
+
+
+READ_COLUMNS = (
+    AccessToken.id,
+    AccessToken.name,
+    AccessToken.created_at,
+    AccessToken.last_used_at,
+    AccessToken.expires_at,
+    AccessToken.revoked_at,
+)
+
+
+class TokensController(Controller):
+    path = "/api/v1/me/tokens"
+    tags = ["tokens"]
+
+    @post(
+        "/",
+        opt=AUTHENTICATED,
+        status_code=HTTP_201_CREATED,
+        operation_id="createApiToken",
+        summary="Create a named API token with your rights (shown once)",
+    )
+    async def create(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[TokenCreate]
+    ) -> TokenCreated:
+        name = data.name.strip()
+        errors = []
+        if not 1 <= len(name) <= 100:
+            errors.append(FieldError("name", "must be 1 to 100 characters"))
+        if data.expires_in_days is not None and not 1 <= data.expires_in_days <= MAX_TOKEN_DAYS:
+            errors.append(FieldError("expires_in_days", f"must be 1 to {MAX_TOKEN_DAYS}"))
+        if errors:
+            raise InvalidInput("The token request has invalid fields.", errors=errors)
+        expires_at = datetime.now(UTC) + timedelta(days=data.expires_in_days) if data.expires_in_days else None
+        secret = secrets.token_urlsafe(32)
+        async with tenant_scope(principal.tenant):
+            rows = await AccessToken.insert(
+                AccessToken(user_id=principal.user_id, name=name, token_hash=token_hash(secret), expires_at=expires_at)
+            ).returning(AccessToken.id)
+            token_id = int(rows[0]["id"])
+            await record_audit(
+                origin_of(request).actor("user", principal.email, principal.user_id),
+                "token.created",
+                entity="access_token",
+                entity_id=token_id,
+                changes={"name": (None, name), "expires_at": (None, expires_at), "token_hash": (None, "set")},
+            )
+        return TokenCreated(id=token_id, name=name, expires_at=expires_at, token=f"crm_{principal.tenant.id}_{secret}")
+
+    @get("/", opt=AUTHENTICATED, operation_id="listApiTokens", summary="Your API tokens (never their secrets)")
+    async def list_tokens(self, principal: NamedDependency[Principal]) -> TokenList:
+        rows = await read_in_tenant(
+            principal.tenant,
+            AccessToken.select(*READ_COLUMNS)
+            .where(AccessToken.user_id == principal.user_id)
+            .order_by(AccessToken.id)
+            .run,
+        )
+        return TokenList(items=msgspec.convert(rows, list[TokenRead]))
+
+    @delete("/{token_id:int}", opt=AUTHENTICATED, operation_id="revokeApiToken", summary="Revoke one of your tokens")
+    async def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        token_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
+    ) -> None:
+        async with tenant_scope(principal.tenant):
+            revoked = (
+                await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)})
+                .where(
+                    AccessToken.id == token_id,
+                    AccessToken.user_id == principal.user_id,
+                    AccessToken.revoked_at.is_null(),
+                )
+                .returning(AccessToken.id)
+            )
+            if not revoked:
+                raise NotFound(f"You have no active token {token_id}.")
+            await record_audit(
+                origin_of(request).actor("user", principal.email, principal.user_id),
+                "auth.token_revoked",
+                entity="access_token",
+                entity_id=token_id,
+            )
