@@ -22,7 +22,7 @@ from crm.platform.security import PUBLIC, BearerTokenMiddleware, enforce_declare
 from crm.platform.services import Services
 from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
-from crm.tenants.users.controllers import UsersController
+from crm.tenants.users.controllers import DepartmentsController, UsersController
 from crm.tenants.users.tokens import TokensController
 
 
@@ -67,6 +67,7 @@ def create_app(
             AuthController,
             MeController,
             UsersController,
+            DepartmentsController,
             TokensController,
             AuditController,
         ],

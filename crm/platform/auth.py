@@ -61,6 +61,7 @@ class Principal:
     timezone: str
     role: str
     token_id: int
+    department_id: int | None = None
     # {entity: {action: scope}} of the user's role; anything absent is denied.
     rights: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
@@ -183,7 +184,7 @@ async def authenticate(db: Database, token: str) -> Principal:
         connection = scope_connection()
         row: asyncpg.Record | None = await connection.fetchrow(
             """
-            SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role,
+            SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role, u.department_id,
                    coalesce(r.rights, '{}'::jsonb)::text AS rights
             FROM access_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN roles r ON r.key = u.role
             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active

@@ -9,7 +9,7 @@ from piccolo.table import Table
 from crm.tenants.audit.tables import AuditEntry, AuditHead
 from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
-from crm.tenants.users.tables import AccessToken, User
+from crm.tenants.users.tables import AccessToken, Department, User
 
 # The audit log is append-only at the database level: rows can be inserted, never changed
 # or removed (the function lives in the tenant's schema, which stays self-contained).
@@ -29,6 +29,7 @@ END $$""",
 
 # Ordered so that every table comes after the tables it references.
 TENANT_TABLES: list[type[Table]] = [
+    Department,
     User,
     AccessToken,
     Client,
@@ -43,6 +44,8 @@ TENANT_TABLES: list[type[Table]] = [
 EXTRA_DDL: tuple[str, ...] = (
     'CREATE UNIQUE INDEX pipeline_stages_pipeline_key ON "pipeline_stages" ("pipeline_id", "key")',
     'CREATE INDEX access_tokens_user_id ON "access_tokens" ("user_id")',
+    'CREATE INDEX users_department_id ON "users" ("department_id")',
+    'CREATE INDEX departments_parent_id ON "departments" ("parent_id")',
     *AUDIT_DDL,
 )
 

@@ -1,22 +1,30 @@
-"""Users of the caller's tenant (the rights issue adds invitation, roles and scopes)."""
+"""Users and departments of the caller's company, within what the caller's role allows."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, PathParameter, QueryParameter
-from piccolo.columns.combination import Combinable
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
 
 from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
 from crm.platform.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, next_cursor
-from crm.platform.security import permission
-from crm.platform.tenancy import read_in_tenant
-from crm.tenants.users.schemas import UserPage, UserRead
-from crm.tenants.users.tables import User
+from crm.platform.security import origin_of, permission
+from crm.platform.tenancy import read_in_tenant, tenant_scope
+from crm.tenants.users.schemas import (
+    DepartmentCreate,
+    DepartmentList,
+    DepartmentRead,
+    UserPage,
+    UserRead,
+    UserUpdate,
+)
+from crm.tenants.users.services import create_department, update_user, users_in_scope
+from crm.tenants.users.tables import Department, User
 
 READ_COLUMNS = (
     User.id,
@@ -25,26 +33,19 @@ READ_COLUMNS = (
     User.locale,
     User.timezone,
     User.role,
+    User.department_id,
     User.is_active,
     User.created_at,
 )
 
-
-def visible_users(principal: Principal) -> Combinable:
-    """The SQL condition for the users this principal may read.
-
-    ``all`` sees everyone. Departments are not modelled yet, so ``department`` (like
-    ``own``) sees the user alone for now: denied unless granted, never wider."""
-    if principal.scope("users", "read") == "all":
-        return User.id > 0
-    return User.id == principal.user_id
+Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 
 
 class UsersController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
 
-    @get("/", opt=permission("users", "read"), operation_id="listUsers", summary="Users of your company, by id")
+    @get("/", opt=permission("users", "read"), operation_id="listUsers", summary="Users of your company you may see")
     async def list_users(
         self,
         principal: NamedDependency[Principal],
@@ -52,29 +53,73 @@ class UsersController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     ) -> UserPage:
         after = decode_cursor(cursor)
-        rows = await read_in_tenant(
-            principal.tenant,
-            lambda: (
-                User.select(*READ_COLUMNS)
-                .where(User.id > after, visible_users(principal))
-                .order_by(User.id)
-                .limit(limit + 1)
-                .run()
-            ),
-        )
+
+        async def page() -> list[dict[str, Any]]:
+            visible = await users_in_scope(principal, "read")
+            query = User.select(*READ_COLUMNS).where(User.id > after, visible).order_by(User.id).limit(limit + 1)
+            return await query.run()
+
+        rows = await read_in_tenant(principal.tenant, page)
         items = msgspec.convert(rows[:limit], list[UserRead])
         return UserPage(items=items, next_cursor=next_cursor(items, limit, has_more=len(rows) > limit))
 
-    @get("/{user_id:int}", opt=permission("users", "read"), operation_id="getUser", summary="One user of your company")
-    async def get_user(
-        self,
-        principal: NamedDependency[Principal],
-        user_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
-    ) -> UserRead:
-        row = await read_in_tenant(
-            principal.tenant,
-            lambda: User.select(*READ_COLUMNS).where(User.id == user_id, visible_users(principal)).first().run(),
-        )
+    @get("/{user_id:int}", opt=permission("users", "read"), operation_id="getUser", summary="One user you may see")
+    async def get_user(self, principal: NamedDependency[Principal], user_id: Id) -> UserRead:
+        async def one() -> dict[str, Any] | None:
+            visible = await users_in_scope(principal, "read")
+            return await User.select(*READ_COLUMNS).where(User.id == user_id, visible).first().run()
+
+        row = await read_in_tenant(principal.tenant, one)
         if row is None:
             raise NotFound(f"There is no user {user_id}.")
         return msgspec.convert(row, UserRead)
+
+    @patch(
+        "/{user_id:int}",
+        opt=permission("users", "update"),
+        operation_id="updateUser",
+        summary="Change a user's department or role",
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        user_id: Id,
+        data: JSONBody[UserUpdate],
+    ) -> UserRead:
+        changes = {
+            field: getattr(data, field)
+            for field in ("department_id", "role")
+            if getattr(data, field) is not msgspec.UNSET
+        }
+        async with tenant_scope(principal.tenant):
+            await update_user(principal, user_id, changes, origin=origin_of(request))
+            row = await User.select(*READ_COLUMNS).where(User.id == user_id).first()
+        return msgspec.convert(row, UserRead)
+
+
+class DepartmentsController(Controller):
+    path = "/api/v1/departments"
+    tags = ["departments"]
+
+    @get("/", opt=permission("departments", "read"), operation_id="listDepartments", summary="The department tree")
+    async def list_departments(self, principal: NamedDependency[Principal]) -> DepartmentList:
+        rows = await read_in_tenant(
+            principal.tenant,
+            Department.select(Department.id, Department.name, Department.parent_id).order_by(Department.id).run,
+        )
+        return DepartmentList(items=msgspec.convert(rows, list[DepartmentRead]))
+
+    @post(
+        "/",
+        opt=permission("departments", "create"),
+        status_code=HTTP_201_CREATED,
+        operation_id="createDepartment",
+        summary="Add a department, optionally under another",
+    )
+    async def create(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[DepartmentCreate]
+    ) -> DepartmentRead:
+        async with tenant_scope(principal.tenant):
+            department_id = await create_department(principal, data.name, data.parent_id, origin=origin_of(request))
+        return DepartmentRead(id=department_id, name=data.name.strip(), parent_id=data.parent_id)

@@ -1,4 +1,4 @@
-"""What the API shows of users (never the password hash)."""
+"""What the API shows of users and departments (never the password hash)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class UserRead(msgspec.Struct, kw_only=True):
     locale: str
     timezone: str
     role: str
+    department_id: int | None
     is_active: bool
     created_at: datetime
 
@@ -21,3 +22,26 @@ class UserRead(msgspec.Struct, kw_only=True):
 class UserPage(msgspec.Struct, kw_only=True):
     items: list[UserRead]
     next_cursor: str | None
+
+
+class UserUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH: fields left out stay as they are; ``department_id: null`` removes the department."""
+
+    department_id: int | msgspec.UnsetType | None = msgspec.UNSET
+    role: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class DepartmentRead(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    parent_id: int | None
+
+
+class DepartmentList(msgspec.Struct, kw_only=True):
+    items: list[DepartmentRead]
+    next_cursor: str | None = None
+
+
+class DepartmentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    parent_id: int | None = None

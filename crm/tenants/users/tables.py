@@ -7,6 +7,15 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 
+class Department(Table, tablename="departments"):
+    """Departments form a tree; a user belongs to one (or none yet)."""
+
+    id = Serial(primary_key=True)
+    name = Varchar(length=200)
+    parent_id: ForeignKey[Department] = ForeignKey("self", on_delete=OnDelete.restrict, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 class User(Table, tablename="users"):
     id = Serial(primary_key=True)
     email = Varchar(length=320, unique=True)  # stored lower-cased
@@ -16,6 +25,7 @@ class User(Table, tablename="users"):
     timezone = Varchar(length=64, default="UTC")
     role = Varchar(length=50, default="manager")
     is_active = Boolean(default=True)
+    department_id = ForeignKey(Department, on_delete=OnDelete.set_null, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 

@@ -1,0 +1,90 @@
+"""Departments: a tree that decides what a `department` scope sees."""
+
+from __future__ import annotations
+
+import httpx
+
+from crm.platform.auth import load_tenant
+from crm.platform.passwords import hash_password
+from crm.platform.tenancy import tenant_scope
+from crm.tenants.users.tables import User
+from tests.conftest import SignedUpTenant, TenantFactory
+from tests.support import random_ip
+
+
+async def _add_staff(http: httpx.AsyncClient, company: SignedUpTenant, name: str) -> tuple[int, dict[str, str]]:
+    tenant = await load_tenant(slug=company.slug)
+    assert tenant is not None
+    email = f"{name}@{company.slug}.example"
+    async with tenant_scope(tenant):
+        rows = await User.insert(
+            User(email=email, name=name, password_hash=await hash_password("staff password 1"), role="operator")
+        ).returning(User.id)
+    token = await http.post(
+        "/api/v1/auth/token",
+        json={"tenant": company.slug, "email": email, "password": "staff password 1"},
+        headers={"X-Forwarded-For": random_ip()},
+    )
+    return int(rows[0]["id"]), {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+async def _department(http: httpx.AsyncClient, admin: SignedUpTenant, name: str, parent: int | None = None) -> int:
+    response = await http.post("/api/v1/departments", json={"name": name, "parent_id": parent}, headers=admin.auth)
+    assert response.status_code == 201, response.text
+    department_id: int = response.json()["id"]
+    return department_id
+
+
+async def _emails(http: httpx.AsyncClient, auth: dict[str, str]) -> set[str]:
+    return {user["email"] for user in (await http.get("/api/v1/users", headers=auth)).json()["items"]}
+
+
+async def test_department_scope_follows_the_tree(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
+    sales = await _department(http, company, "Продажи")
+    north = await _department(http, company, "Продажи — Север", sales)
+    support = await _department(http, company, "Support")
+    head_id, head = await _add_staff(http, company, "head")
+    north_id, north_manager = await _add_staff(http, company, "north")
+    support_id, _ = await _add_staff(http, company, "support")
+
+    for user_id, department, role in (
+        (head_id, sales, "head_of_sales"),
+        (north_id, north, "manager"),
+        (support_id, support, "operator"),
+    ):
+        response = await http.patch(
+            f"/api/v1/users/{user_id}", json={"department_id": department, "role": role}, headers=company.auth
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["department_id"] == department and response.json()["role"] == role
+
+    domain = company.slug
+    assert await _emails(http, head) == {f"head@{domain}.example", f"north@{domain}.example"}
+    assert await _emails(http, north_manager) == {f"north@{domain}.example"}
+    assert len(await _emails(http, company.auth)) == 4
+    # A manager may not change users; the other company sees none of this.
+    forbidden = await http.patch(f"/api/v1/users/{head_id}", json={"role": "admin"}, headers=north_manager)
+    assert forbidden.status_code == 403
+    assert (await http.get("/api/v1/departments", headers=other.auth)).json()["items"] == []
+    # The other company's admin has no user with that id: changing it there changes nothing here.
+    cross = await http.patch(f"/api/v1/users/{head_id}", json={"role": "admin"}, headers=other.auth)
+    assert cross.status_code == 404
+    assert (await http.get(f"/api/v1/users/{head_id}", headers=company.auth)).json()["role"] == "head_of_sales"
+    assert await _emails(http, other.auth) == {other.email}
+
+    audit = (await http.get("/api/v1/audit", headers=company.auth, params={"action": "user.updated"})).json()["items"]
+    assert {entry["entity_id"] for entry in audit} == {str(head_id), str(north_id), str(support_id)}
+    assert {"role": ["operator", "head_of_sales"], "department_id": [None, sales]} in [e["changes"] for e in audit]
+
+
+async def test_bad_changes_name_the_field(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company = await make_tenant()
+    user_id, _ = await _add_staff(http, company, "someone")
+    response = await http.patch(
+        f"/api/v1/users/{user_id}", json={"department_id": 999999, "role": "emperor"}, headers=company.auth
+    )
+    assert response.status_code == 422
+    assert {error["field"] for error in response.json()["errors"]} == {"department_id", "role"}
+    bad_parent = await http.post("/api/v1/departments", json={"name": "X", "parent_id": 424242}, headers=company.auth)
+    assert bad_parent.status_code == 422 and bad_parent.json()["errors"][0]["field"] == "parent_id"
