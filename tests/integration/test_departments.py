@@ -88,3 +88,30 @@ async def test_bad_changes_name_the_field(make_tenant: TenantFactory, http: http
     assert {error["field"] for error in response.json()["errors"]} == {"department_id", "role"}
     bad_parent = await http.post("/api/v1/departments", json={"name": "X", "parent_id": 424242}, headers=company.auth)
     assert bad_parent.status_code == 422 and bad_parent.json()["errors"][0]["field"] == "parent_id"
+
+
+async def test_deactivation_takes_effect_on_the_next_request(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    user_id, staff = await _add_staff(http, company, "leaver")
+    assert (await http.get("/api/v1/me", headers=staff)).status_code == 200
+
+    response = await http.post(f"/api/v1/users/{user_id}/deactivate", headers=company.auth)
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert (await http.get("/api/v1/me", headers=staff)).status_code == 401  # the very next request
+    login = await http.post(
+        "/api/v1/auth/token",
+        json={"tenant": company.slug, "email": f"leaver@{company.slug}.example", "password": "staff password 1"},
+        headers={"X-Forwarded-For": random_ip()},
+    )
+    assert login.status_code == 401
+    # Another company's admin cannot reactivate them; the company's own admin can.
+    assert (await http.post(f"/api/v1/users/{user_id}/reactivate", headers=other.auth)).status_code == 404
+    assert (await http.post(f"/api/v1/users/{user_id}/reactivate", headers=company.auth)).json()["is_active"]
+    assert (await http.get("/api/v1/me", headers=staff)).status_code == 200
+    own = await http.get("/api/v1/me", headers=company.auth)
+    refused = await http.post(f"/api/v1/users/{own.json()['user']['id']}/deactivate", headers=company.auth)
+    assert refused.status_code == 422
+    actions = [e["action"] for e in (await http.get("/api/v1/audit", headers=company.auth)).json()["items"]]
+    assert actions.index("user.reactivated") < actions.index("user.deactivated")  # newest first

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
@@ -23,7 +23,7 @@ from crm.tenants.users.schemas import (
     UserRead,
     UserUpdate,
 )
-from crm.tenants.users.services import create_department, update_user, users_in_scope
+from crm.tenants.users.services import create_department, set_user_active, update_user, users_in_scope
 from crm.tenants.users.tables import Department, User
 
 READ_COLUMNS = (
@@ -94,6 +94,39 @@ class UsersController(Controller):
         }
         async with tenant_scope(principal.tenant):
             await update_user(principal, user_id, changes, origin=origin_of(request))
+            row = await User.select(*READ_COLUMNS).where(User.id == user_id).first()
+        return msgspec.convert(row, UserRead)
+
+    @post(
+        "/{user_id:int}/deactivate",
+        opt=permission("users", "update"),
+        status_code=HTTP_200_OK,
+        operation_id="deactivateUser",
+        summary="Deactivate a user: their tokens stop working on the next request",
+    )
+    async def deactivate(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], user_id: Id
+    ) -> UserRead:
+        return await self._set_active(request, principal, user_id, active=False)
+
+    @post(
+        "/{user_id:int}/reactivate",
+        opt=permission("users", "update"),
+        status_code=HTTP_200_OK,
+        operation_id="reactivateUser",
+        summary="Reactivate a deactivated user",
+    )
+    async def reactivate(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], user_id: Id
+    ) -> UserRead:
+        return await self._set_active(request, principal, user_id, active=True)
+
+    @staticmethod
+    async def _set_active(
+        request: Request[Any, Any, Any], principal: Principal, user_id: int, *, active: bool
+    ) -> UserRead:
+        async with tenant_scope(principal.tenant):
+            await set_user_active(principal, user_id, active, origin=origin_of(request))
             row = await User.select(*READ_COLUMNS).where(User.id == user_id).first()
         return msgspec.convert(row, UserRead)
 

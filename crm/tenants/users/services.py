@@ -91,3 +91,24 @@ async def create_department(principal: Principal, name: str, parent_id: int | No
         changes={"name": (None, name), "parent_id": (None, parent_id)},
     )
     return department_id
+
+
+async def set_user_active(principal: Principal, user_id: int, active: bool, *, origin: Origin) -> None:
+    """Deactivate or reactivate a user. Takes effect on the user's very next request: every
+    token is checked against ``is_active`` each time."""
+    if user_id == principal.user_id and not active:
+        raise InvalidInput("You cannot deactivate yourself.", errors=[FieldError("user_id", "is you")])
+    condition = await users_in_scope(principal, "update")
+    current = await User.select(User.is_active).where(User.id == user_id, condition).first()
+    if current is None:
+        raise NotFound(f"There is no user {user_id} you may change.")
+    if current["is_active"] == active:
+        return
+    await User.update({User.is_active: active}).where(User.id == user_id)
+    await record_audit(
+        origin.actor("user", principal.email, principal.user_id),
+        "user.reactivated" if active else "user.deactivated",
+        entity="user",
+        entity_id=user_id,
+        changes={"is_active": (not active, active)},
+    )
