@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from crm.platform.tenancy import scope_connection
 
@@ -57,13 +58,19 @@ def clean_changes(changes: Changes | None) -> dict[str, list[Any]]:
         else:
             cleaned[field] = [before, after]
     # Round-trip through JSON now, so what is hashed is exactly what is read back later.
-    normalised: dict[str, list[Any]] = json.loads(json.dumps(cleaned, default=str))
+    # Floats become their decimal text: PostgreSQL's jsonb may print them differently
+    # (1e16 comes back as 10000000000000000), and the hash must survive the round trip.
+    normalised: dict[str, list[Any]] = json.loads(json.dumps(cleaned, default=str), parse_float=str)
     return normalised
 
 
+# Canonical form: compact JSON, keys sorted, UTF-8 unescaped. msgspec writes it several
+# times faster than the json module; verification of a million rows is bound by it.
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
 def row_hash(prev_hash: str, content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + _canonical.encode(content)).hexdigest()
 
 
 def _content(
@@ -153,25 +160,20 @@ async def verify_chain(connection: asyncpg.Connection, *, batch: int = 10_000) -
     """Recompute the chain of the schema on ``connection``'s search_path (in a transaction)."""
     expected_prev = GENESIS
     rows = 0
+    decode = msgspec.json.decode
     cursor = connection.cursor(f"SELECT {_VERIFY_COLUMNS} FROM audit_log ORDER BY id", prefetch=batch)
     async for row in cursor:
         rows += 1
-        if row["prev_hash"] != expected_prev:
-            return ChainReport(rows, row["id"], "does not follow the row before it (a row was removed or moved)")
-        actor = (
-            row["actor_kind"],
-            row["actor_id"],
-            row["actor_label"],
-            row["channel"],
-            row["request_id"],
-            row["client_address"],
-        )
-        content = _content(
-            row["occurred_at"], actor, row["action"], row["entity"], row["entity_id"], json.loads(row["changes"])
-        )
-        if row_hash(row["prev_hash"], content) != row["hash"]:
-            return ChainReport(rows, row["id"], "its content does not match its hash (the row was changed)")
-        expected_prev = row["hash"]
+        # By position: a million rows make name lookups a measurable share of the time.
+        row_id, occurred_at, kind, actor_id, label, channel, action, entity, entity_id, changes = row[:10]
+        request_id, client_address, prev_hash, digest = row[10:]
+        if prev_hash != expected_prev:
+            return ChainReport(rows, row_id, "does not follow the row before it (a row was removed or moved)")
+        actor = (kind, actor_id, label, channel, request_id, client_address)
+        content = _content(occurred_at, actor, action, entity, entity_id, decode(changes))
+        if row_hash(prev_hash, content) != digest:
+            return ChainReport(rows, row_id, "its content does not match its hash (the row was changed)")
+        expected_prev = digest
     head = await connection.fetchrow("SELECT last_hash, row_count FROM audit_head WHERE id = 1")
     head_hash = head["last_hash"] if head else GENESIS
     if head_hash != expected_prev or (head is not None and head["row_count"] != rows):
