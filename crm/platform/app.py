@@ -23,6 +23,7 @@ from crm.platform.services import Services
 from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
 from crm.tenants.users.controllers import DepartmentsController, UsersController
+from crm.tenants.users.invitations import InvitationsController
 from crm.tenants.users.tokens import TokensController
 
 
@@ -68,6 +69,7 @@ def create_app(
             MeController,
             UsersController,
             DepartmentsController,
+            InvitationsController,
             TokensController,
             AuditController,
         ],

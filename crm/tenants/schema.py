@@ -9,7 +9,8 @@ from piccolo.table import Table
 from crm.tenants.audit.tables import AuditEntry, AuditHead
 from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
-from crm.tenants.users.tables import AccessToken, Department, User
+from crm.tenants.mail.tables import OutboxMessage
+from crm.tenants.users.tables import AccessToken, Department, Invitation, User
 
 # The audit log is append-only at the database level: rows can be inserted, never changed
 # or removed (the function lives in the tenant's schema, which stays self-contained).
@@ -39,6 +40,8 @@ TENANT_TABLES: list[type[Table]] = [
     TenantSetting,
     AuditEntry,
     AuditHead,
+    Invitation,
+    OutboxMessage,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (

@@ -41,3 +41,14 @@ class AccessToken(Table, tablename="access_tokens"):
     last_used_at = Timestamptz(null=True, default=None)
     expires_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class Invitation(Table, tablename="invitations"):
+    """A single-use invitation: the link carries a nonce whose SHA-256 is kept here."""
+
+    id = Serial(primary_key=True)
+    user_id = ForeignKey(User, on_delete=OnDelete.cascade, null=False)
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())

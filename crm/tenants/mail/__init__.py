@@ -1,0 +1,1 @@
+"""Outgoing mail. Until the mailing issue brings SMTP, messages wait in an outbox table."""

@@ -1,0 +1,241 @@
+"""Inviting staff: the admin names them, they get a signed, expiring, single-use link and
+choose their own password.
+
+The link reads ``/invite/<tenant id>.<invitation id>.<nonce>.<signature>``. The signature
+(HMAC with the product's secret key) makes forged or altered links fail before any lookup;
+the nonce's SHA-256 and ``used_at`` make a link work once; ``expires_at`` ends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from crm.platform.auth import Origin, Principal, load_tenant
+from crm.platform.errors import Conflict, CrmError, FieldError, InvalidInput
+from crm.platform.passwords import hash_password, password_problem
+from crm.platform.ratelimit import check_rate_limit
+from crm.platform.security import PUBLIC, origin_of, permission
+from crm.platform.services import services_of
+from crm.platform.signing import sign, signature_matches
+from crm.platform.signup import EMAIL, LOCALES
+from crm.platform.tables import Identity
+from crm.platform.tenancy import tenant_scope
+from crm.tenants.audit.services import record_audit
+from crm.tenants.configuration.tables import Role
+from crm.tenants.mail.outbox import queue_mail
+from crm.tenants.users.tables import Department, Invitation, User
+
+INVITATION_DAYS = 7
+PURPOSE = "invite"
+LINK = re.compile(r"^([a-z0-9]{12})\.(\d{1,10})\.([A-Za-z0-9_-]{20,64})\.([A-Za-z0-9_-]{43})$")
+
+MAIL = {
+    "en": (
+        "You are invited to {company} on Relay CRM",
+        "Hello {name},\n\n{inviter} invites you to {company} on Relay CRM.\n"
+        "Choose your password here (the link works once, for {days} days):\n{link}\n",
+    ),
+    "ru": (
+        "Приглашение в {company} в Relay CRM",
+        "Здравствуйте, {name}!\n\n{inviter} приглашает вас в {company} в Relay CRM.\n"
+        "Задайте пароль по ссылке (она действует один раз, {days} дн.):\n{link}\n",
+    ),
+}
+
+
+class InvitationCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: str
+    name: str
+    role: str
+    department_id: int | None = None
+    locale: str = "en"
+
+
+class InvitationCreated(msgspec.Struct, kw_only=True):
+    user_id: int
+    email: str
+    expires_at: datetime
+
+
+class InvitationAccept(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    token: str
+    password: str
+
+
+class InvitationAccepted(msgspec.Struct, kw_only=True):
+    tenant: str
+    email: str
+
+
+class InvalidInvitation(CrmError):
+    code = "invalid-invitation"
+    status = 410
+    title = "Invitation not valid"
+
+
+async def invite_user(
+    principal: Principal, data: InvitationCreate, *, secret_key: str, public_url: str, origin: Origin
+) -> InvitationCreated:
+    """Create the user (inactive, no password), the invitation and its mail, in one scope."""
+    email = data.email.strip().lower()
+    errors = []
+    if len(email) > 320 or not EMAIL.fullmatch(email):
+        errors.append(FieldError("email", "is not a valid e-mail address"))
+    if not data.name.strip() or len(data.name) > 200:
+        errors.append(FieldError("name", "must be 1 to 200 characters"))
+    if data.locale not in LOCALES:
+        errors.append(FieldError("locale", f"must be one of: {', '.join(LOCALES)}"))
+    if not await Role.exists().where(Role.key == data.role):
+        errors.append(FieldError("role", "no such role"))
+    if data.department_id is not None and not await Department.exists().where(Department.id == data.department_id):
+        errors.append(FieldError("department_id", "no such department"))
+    if errors:
+        raise InvalidInput("The invitation has invalid fields.", errors=errors)
+    if await User.exists().where(User.email == email):
+        raise Conflict("A user with this e-mail already exists.", errors=[FieldError("email", "is already a user")])
+    rows = await User.insert(
+        User(
+            email=email,
+            name=data.name.strip(),
+            role=data.role,
+            department_id=data.department_id,
+            locale=data.locale,
+            is_active=False,
+        )
+    ).returning(User.id)
+    user_id = int(rows[0]["id"])
+    nonce = secrets.token_urlsafe(24)
+    expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
+    invitation = await Invitation.insert(
+        Invitation(user_id=user_id, token_hash=hashlib.sha256(nonce.encode()).hexdigest(), expires_at=expires_at)
+    ).returning(Invitation.id)
+    parts = (principal.tenant.id, str(invitation[0]["id"]), nonce)
+    link = f"{public_url.rstrip('/')}/invite/{'.'.join(parts)}.{sign(secret_key, PURPOSE, *parts)}"
+    subject, body = MAIL[data.locale]
+    fields = {
+        "company": principal.tenant.slug,
+        "name": data.name.strip(),
+        "inviter": principal.name,
+        "days": INVITATION_DAYS,
+        "link": link,
+    }
+    await queue_mail(to=email, subject=subject.format(**fields), body=body.format(**fields), kind="invitation")
+    await record_audit(
+        origin.actor("user", principal.email, principal.user_id),
+        "user.invited",
+        entity="user",
+        entity_id=user_id,
+        changes={"email": (None, email), "role": (None, data.role), "department_id": (None, data.department_id)},
+    )
+    return InvitationCreated(user_id=user_id, email=email, expires_at=expires_at)
+
+
+async def accept_invitation(token: str, password: str, *, secret_key: str, origin: Origin) -> InvitationAccepted:
+    """Check the link, set the invitee's password, activate them; the link is then spent."""
+    match = LINK.fullmatch(token.strip().rsplit("/", 1)[-1])
+    if match is None or not signature_matches(secret_key, match.group(4), PURPOSE, *match.group(1, 2, 3)):
+        raise InvalidInvitation("This invitation link is not valid.")
+    tenant = await load_tenant(tenant_id=match.group(1))
+    if tenant is None or not tenant.is_active:
+        raise InvalidInvitation("This invitation link is not valid.")
+    async with tenant_scope(tenant):
+        invitation = (
+            await Invitation.select(
+                Invitation.id,
+                Invitation.user_id,
+                Invitation.token_hash,
+                Invitation.expires_at,
+                Invitation.used_at,
+                Invitation.user_id.email,
+                Invitation.user_id.name,
+            )
+            .where(Invitation.id == int(match.group(2)))
+            .first()
+        )
+        if invitation is None or invitation["token_hash"] != hashlib.sha256(match.group(3).encode()).hexdigest():
+            raise InvalidInvitation("This invitation link is not valid.")
+        if invitation["used_at"] is not None:
+            raise InvalidInvitation("This invitation has already been used.")
+        if invitation["expires_at"] <= datetime.now(UTC):
+            raise InvalidInvitation("This invitation has expired; ask for a new one.")
+        email, name = invitation["user_id.email"], invitation["user_id.name"]
+        weakness = password_problem(password, email=email, name=name)
+        if weakness:
+            raise InvalidInput("The password is too weak.", errors=[FieldError("password", weakness)])
+        # Spend the link first: of two concurrent accepts, only one updates this row.
+        spent = (
+            await Invitation.update({Invitation.used_at: datetime.now(UTC)})
+            .where(Invitation.id == invitation["id"], Invitation.used_at.is_null())
+            .returning(Invitation.id)
+        )
+        if not spent:
+            raise InvalidInvitation("This invitation has already been used.")
+        await User.update({User.password_hash: await hash_password(password), User.is_active: True}).where(
+            User.id == invitation["user_id"]
+        )
+        await Identity.insert(Identity(email=email, tenant_id=tenant.id, user_id=invitation["user_id"]))
+        await record_audit(
+            origin.actor("user", email, invitation["user_id"]),
+            "user.invitation_accepted",
+            entity="user",
+            entity_id=invitation["user_id"],
+            changes={"is_active": (False, True), "password_hash": (None, "set")},
+        )
+    return InvitationAccepted(tenant=tenant.slug, email=email)
+
+
+class InvitationsController(Controller):
+    path = "/api/v1"
+    tags = ["users"]
+
+    @post(
+        "/users/invitations",
+        opt=permission("users", "create"),
+        status_code=HTTP_201_CREATED,
+        operation_id="inviteUser",
+        summary="Invite a staff member: they get a link to set their password",
+    )
+    async def invite(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        state: State,
+        data: JSONBody[InvitationCreate],
+    ) -> InvitationCreated:
+        settings = services_of(state).settings
+        async with tenant_scope(principal.tenant):
+            return await invite_user(
+                principal,
+                data,
+                secret_key=settings.secret_key.reveal(),
+                public_url=settings.web.public_url,
+                origin=origin_of(request),
+            )
+
+    @post(
+        "/invitations/accept",
+        opt=PUBLIC,
+        status_code=HTTP_200_OK,
+        operation_id="acceptInvitation",
+        summary="Set your password from an invitation link",
+    )
+    async def accept(
+        self, request: Request[Any, Any, Any], state: State, data: JSONBody[InvitationAccept]
+    ) -> InvitationAccepted:
+        services = services_of(state)
+        address = request.client.host if request.client else "unknown"
+        await check_rate_limit(services.db.pool, f"invite:{address}", limit=30, window_seconds=300)
+        return await accept_invitation(
+            data.token, data.password, secret_key=services.settings.secret_key.reveal(), origin=origin_of(request)
+        )
