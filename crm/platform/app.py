@@ -24,7 +24,7 @@ from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
 from crm.tenants.users.controllers import DepartmentsController, UsersController
 from crm.tenants.users.invitations import InvitationsController
-from crm.tenants.users.tokens import TokensController
+from crm.tenants.users.tokens import PasswordController, TokensController
 
 
 def create_app(
@@ -71,6 +71,7 @@ def create_app(
             DepartmentsController,
             InvitationsController,
             TokensController,
+            PasswordController,
             AuditController,
         ],
         lifespan=[lifespan],

@@ -1,4 +1,5 @@
-"""API tokens for integrations: named, per user, shown once, revocable, with the user's rights."""
+"""The caller's own credentials: API tokens for integrations (named, shown once, revocable,
+with the user's rights) and their password."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import Principal, token_hash
 from crm.platform.errors import FieldError, InvalidInput, NotFound
 from crm.platform.pagination import MAX_ID
+from crm.platform.passwords import hash_password, password_problem, verify_password
 from crm.platform.security import AUTHENTICATED, origin_of
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.audit.services import record_audit
-from crm.tenants.users.tables import AccessToken
+from crm.tenants.users.tables import AccessToken, User
 
 MAX_TOKEN_DAYS = 3650
 
@@ -133,4 +135,48 @@ class TokensController(Controller):
                 "auth.token_revoked",
                 entity="access_token",
                 entity_id=token_id,
+            )
+
+
+class PasswordChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    current_password: str
+    new_password: str
+
+
+class PasswordController(Controller):
+    path = "/api/v1/me/password"
+    tags = ["me"]
+
+    @post(
+        "/",
+        opt=AUTHENTICATED,
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="changePassword",
+        summary="Change your password; your other tokens are revoked",
+    )
+    async def change(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[PasswordChange]
+    ) -> None:
+        async with tenant_scope(principal.tenant):
+            row = await User.select(User.password_hash).where(User.id == principal.user_id).first()
+        if row is None or not await verify_password(row["password_hash"], data.current_password):
+            raise InvalidInput("The current password is wrong.", errors=[FieldError("current_password", "is wrong")])
+        weakness = password_problem(data.new_password, email=principal.email, name=principal.name)
+        if weakness:
+            raise InvalidInput("The new password is too weak.", errors=[FieldError("new_password", weakness)])
+        new_hash = await hash_password(data.new_password)
+        async with tenant_scope(principal.tenant):
+            await User.update({User.password_hash: new_hash}).where(User.id == principal.user_id)
+            # Whoever else held a token of this user (a lost laptop) is signed out.
+            await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)}).where(
+                AccessToken.user_id == principal.user_id,
+                AccessToken.id != principal.token_id,
+                AccessToken.revoked_at.is_null(),
+            )
+            await record_audit(
+                origin_of(request).actor("user", principal.email, principal.user_id),
+                "user.password_changed",
+                entity="user",
+                entity_id=principal.user_id,
+                changes={"password_hash": ("set", "set")},
             )
