@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import msgspec
@@ -30,7 +29,7 @@ from crm.platform.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from crm.platform.security import AUTHENTICATED, PUBLIC, origin_of
+from crm.platform.security import AUTHENTICATED, PUBLIC, client_address, origin_of
 from crm.platform.services import services_of
 from crm.platform.signup import SignupRequest, provision_tenant
 from crm.platform.tables import Tenant
@@ -168,17 +167,3 @@ class MeController(Controller):
             ),
             edition=msgspec.convert(edition.public_summary(), EditionSummary),
         )
-
-
-def client_address(request: Request[Any, Any, Any]) -> str:
-    """The caller's address for rate limits; IPv6 clients are keyed by their /64 network,
-    which one host usually controls whole. Behind proxies listed in CRM_TRUSTED_PROXIES,
-    uvicorn has already put the forwarded address here."""
-    host = request.client.host if request.client else "unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -114,3 +115,17 @@ def origin_of(request: ASGIConnection[Any, Any, Any, Any]) -> Origin:
         request_id=request_id_var.get(),
         client_address=request.client.host if request.client else None,
     )
+
+
+def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The caller's address for rate limits; IPv6 clients are keyed by their /64 network,
+    which one host usually controls whole. Behind proxies listed in CRM_TRUSTED_PROXIES,
+    uvicorn has already put the forwarded address here."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host

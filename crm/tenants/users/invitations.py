@@ -25,7 +25,7 @@ from crm.platform.auth import Origin, Principal, load_tenant
 from crm.platform.errors import Conflict, CrmError, FieldError, InvalidInput
 from crm.platform.passwords import hash_password, password_problem
 from crm.platform.ratelimit import check_rate_limit
-from crm.platform.security import PUBLIC, origin_of, permission
+from crm.platform.security import PUBLIC, client_address, origin_of, permission
 from crm.platform.services import services_of
 from crm.platform.signing import sign, signature_matches
 from crm.platform.signup import EMAIL, LOCALES
@@ -234,8 +234,7 @@ class InvitationsController(Controller):
         self, request: Request[Any, Any, Any], state: State, data: JSONBody[InvitationAccept]
     ) -> InvitationAccepted:
         services = services_of(state)
-        address = request.client.host if request.client else "unknown"
-        await check_rate_limit(services.db.pool, f"invite:{address}", limit=30, window_seconds=300)
+        await check_rate_limit(services.db.pool, f"invite:{client_address(request)}", limit=30, window_seconds=300)
         return await accept_invitation(
             data.token, data.password, secret_key=services.settings.secret_key.reveal(), origin=origin_of(request)
         )
