@@ -24,6 +24,7 @@ from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
 from crm.tenants.users.controllers import DepartmentsController, UsersController
 from crm.tenants.users.invitations import InvitationsController
+from crm.tenants.users.password_reset import PasswordResetController
 from crm.tenants.users.tokens import PasswordController, TokensController
 
 
@@ -70,6 +71,7 @@ def create_app(
             UsersController,
             DepartmentsController,
             InvitationsController,
+            PasswordResetController,
             TokensController,
             PasswordController,
             AuditController,

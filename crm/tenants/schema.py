@@ -10,7 +10,7 @@ from crm.tenants.audit.tables import AuditEntry, AuditHead
 from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
 from crm.tenants.mail.tables import OutboxMessage
-from crm.tenants.users.tables import AccessToken, Department, Invitation, User
+from crm.tenants.users.tables import AccessToken, Department, Invitation, PasswordReset, User
 
 # The audit log is append-only at the database level: rows can be inserted, never changed
 # or removed (the function lives in the tenant's schema, which stays self-contained).
@@ -42,6 +42,7 @@ TENANT_TABLES: list[type[Table]] = [
     AuditHead,
     Invitation,
     OutboxMessage,
+    PasswordReset,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (

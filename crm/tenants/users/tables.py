@@ -52,3 +52,14 @@ class Invitation(Table, tablename="invitations"):
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class PasswordReset(Table, tablename="password_resets"):
+    """A single-use, short-lived password reset link (only its nonce's SHA-256 is kept)."""
+
+    id = Serial(primary_key=True)
+    user_id = ForeignKey(User, on_delete=OnDelete.cascade, null=False)
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())

@@ -1,0 +1,171 @@
+"""Forgotten passwords: a signed, single-use link valid for an hour, sent by mail.
+
+Asking for a reset answers 202 whether or not the account exists, so the endpoint tells
+nothing about who has an account. Setting the new password revokes every token of the
+user and clears any login lockout.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from crm.platform.auth import load_tenant
+from crm.platform.errors import CrmError, FieldError, InvalidInput
+from crm.platform.lockout import account_key, clear_failures
+from crm.platform.passwords import hash_password, password_problem
+from crm.platform.ratelimit import check_rate_limit
+from crm.platform.security import PUBLIC, client_address, origin_of
+from crm.platform.services import services_of
+from crm.platform.signing import link_token, new_nonce, nonce_hash, read_link_token
+from crm.platform.tenancy import tenant_scope
+from crm.tenants.audit.services import record_audit
+from crm.tenants.mail.outbox import queue_mail
+from crm.tenants.users.tables import AccessToken, PasswordReset, User
+
+PURPOSE = "password-reset"
+VALID_FOR = timedelta(hours=1)
+MAIL = {
+    "en": (
+        "Reset your Relay CRM password",
+        "Hello {name},\n\nSomeone (hopefully you) asked to reset your password for {company}.\n"
+        "Choose a new one here within an hour; the link works once:\n{link}\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n",
+    ),
+    "ru": (
+        "Сброс пароля в Relay CRM",
+        "Здравствуйте, {name}!\n\nКто-то (надеемся, вы) попросил сбросить ваш пароль в {company}.\n"
+        "Задайте новый пароль по ссылке в течение часа; ссылка действует один раз:\n{link}\n\n"
+        "Если это были не вы, просто проигнорируйте письмо: пароль останется прежним.\n",
+    ),
+}
+
+
+class ResetRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    tenant: str
+    email: str
+
+
+class ResetConfirm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    token: str
+    password: str
+
+
+class InvalidResetLink(CrmError):
+    code = "invalid-reset-link"
+    status = 410
+    title = "Reset link not valid"
+
+
+class PasswordResetController(Controller):
+    path = "/api/v1/auth/password-reset"
+    tags = ["auth"]
+
+    @post(
+        "/",
+        opt=PUBLIC,
+        status_code=HTTP_202_ACCEPTED,
+        operation_id="requestPasswordReset",
+        summary="Mail a password reset link (the answer is the same for unknown accounts)",
+    )
+    async def request_reset(self, request: Request[Any, Any, Any], state: State, data: JSONBody[ResetRequest]) -> None:
+        services = services_of(state)
+        await check_rate_limit(services.db.pool, f"reset:{client_address(request)}", limit=10, window_seconds=3600)
+        tenant = await load_tenant(slug=data.tenant)
+        if tenant is None or not tenant.is_active:
+            return
+        email = data.email.strip().lower()
+        async with tenant_scope(tenant):
+            user = (
+                await User.select(User.id, User.name, User.locale)
+                .where(User.email == email, User.is_active.eq(True))
+                .first()
+            )
+            if user is None:
+                return
+            nonce = new_nonce()
+            rows = await PasswordReset.insert(
+                PasswordReset(
+                    user_id=user["id"], token_hash=nonce_hash(nonce), expires_at=datetime.now(UTC) + VALID_FOR
+                )
+            ).returning(PasswordReset.id)
+            token = link_token(services.settings.secret_key.reveal(), PURPOSE, tenant.id, rows[0]["id"], nonce)
+            subject, body = MAIL.get(user["locale"], MAIL["en"])
+            link = f"{services.settings.web.public_url.rstrip('/')}/reset/{token}"
+            await queue_mail(
+                to=email,
+                subject=subject,
+                body=body.format(name=user["name"], company=tenant.slug, link=link),
+                kind="password_reset",
+            )
+            await record_audit(
+                origin_of(request).actor("anonymous", email),
+                "user.password_reset_requested",
+                entity="user",
+                entity_id=user["id"],
+            )
+
+    @post(
+        "/confirm",
+        opt=PUBLIC,
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="confirmPasswordReset",
+        summary="Set a new password from a reset link",
+    )
+    async def confirm(self, request: Request[Any, Any, Any], state: State, data: JSONBody[ResetConfirm]) -> None:
+        services = services_of(state)
+        await check_rate_limit(services.db.pool, f"reset:{client_address(request)}", limit=10, window_seconds=3600)
+        parts = read_link_token(services.settings.secret_key.reveal(), PURPOSE, data.token)
+        tenant = await load_tenant(tenant_id=parts.tenant_id) if parts else None
+        if parts is None or tenant is None or not tenant.is_active:
+            raise InvalidResetLink("This reset link is not valid.")
+        async with tenant_scope(tenant):
+            reset = (
+                await PasswordReset.select(
+                    PasswordReset.id,
+                    PasswordReset.user_id,
+                    PasswordReset.token_hash,
+                    PasswordReset.expires_at,
+                    PasswordReset.used_at,
+                    PasswordReset.user_id.email,
+                    PasswordReset.user_id.name,
+                )
+                .where(PasswordReset.id == parts.row_id)
+                .first()
+            )
+            if reset is None or reset["token_hash"] != nonce_hash(parts.nonce):
+                raise InvalidResetLink("This reset link is not valid.")
+            if reset["used_at"] is not None or reset["expires_at"] <= datetime.now(UTC):
+                raise InvalidResetLink("This reset link has been used or has expired; ask for a new one.")
+            email = reset["user_id.email"]
+            weakness = password_problem(data.password, email=email, name=reset["user_id.name"])
+            if weakness:
+                raise InvalidInput("The password is too weak.", errors=[FieldError("password", weakness)])
+            spent = (
+                await PasswordReset.update({PasswordReset.used_at: datetime.now(UTC)})
+                .where(PasswordReset.id == reset["id"], PasswordReset.used_at.is_null())
+                .returning(PasswordReset.id)
+            )
+            if not spent:
+                raise InvalidResetLink("This reset link has been used or has expired; ask for a new one.")
+            now = datetime.now(UTC)
+            await User.update({User.password_hash: await hash_password(data.password)}).where(
+                User.id == reset["user_id"]
+            )
+            await AccessToken.update({AccessToken.revoked_at: now}).where(
+                AccessToken.user_id == reset["user_id"], AccessToken.revoked_at.is_null()
+            )
+            await record_audit(
+                origin_of(request).actor("user", email, reset["user_id"]),
+                "user.password_reset",
+                entity="user",
+                entity_id=reset["user_id"],
+                changes={"password_hash": ("set", "set")},
+            )
+        await clear_failures(services.db.pool, account_key(tenant.slug, email))
