@@ -22,6 +22,7 @@ from crm.platform.security import PUBLIC, BearerTokenMiddleware, enforce_declare
 from crm.platform.services import Services
 from crm.settings import Settings, load_settings
 from crm.tenants.audit.controllers import AuditController
+from crm.tenants.configuration.roles import RolesController
 from crm.tenants.users.controllers import DepartmentsController, UsersController
 from crm.tenants.users.invitations import InvitationsController
 from crm.tenants.users.password_reset import PasswordResetController
@@ -72,6 +73,7 @@ def create_app(
             DepartmentsController,
             InvitationsController,
             PasswordResetController,
+            RolesController,
             TokensController,
             PasswordController,
             AuditController,
