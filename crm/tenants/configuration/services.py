@@ -33,9 +33,10 @@ async def seed_edition_defaults(defaults: Any, *, company: dict[str, Any]) -> No
         ]
         if stages:
             await PipelineStage.insert(*stages)
+    # Rights are stored as what is granted only, the same form the roles API writes.
     roles = [
-        Role(key=role["key"], names=role["names"], rights=role["rights"], is_system=True)
-        for role in data.get("roles") or []
+        Role(key=role.key, names=msgspec.to_builtins(role.names), rights=role.rights.granted(), is_system=True)
+        for role in defaults.roles
     ]
     if roles:
         await Role.insert(*roles)
