@@ -16,19 +16,20 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from crm.platform.auth import Origin, Principal, load_tenant
-from crm.platform.errors import Conflict, CrmError, FieldError, InvalidInput
-from crm.platform.passwords import hash_password, password_problem
+from crm.platform.auth import Origin, Principal
+from crm.platform.errors import Conflict, FieldError, InvalidInput
+from crm.platform.passwords import hash_password
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.security import PUBLIC, client_address, origin_of, permission
 from crm.platform.services import services_of
-from crm.platform.signing import link_token, new_nonce, nonce_hash, read_link_token
+from crm.platform.signing import link_token, new_nonce, nonce_hash
 from crm.platform.signup import EMAIL, LOCALES
 from crm.platform.tables import Identity
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.tables import Role
 from crm.tenants.mail.outbox import queue_mail
+from crm.tenants.users.links import open_link, spend_link
 from crm.tenants.users.tables import Department, Invitation, User
 
 INVITATION_DAYS = 7
@@ -70,12 +71,6 @@ class InvitationAccept(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 class InvitationAccepted(msgspec.Struct, kw_only=True):
     tenant: str
     email: str
-
-
-class InvalidInvitation(CrmError):
-    code = "invalid-invitation"
-    status = 410
-    title = "Invitation not valid"
 
 
 async def invite_user(
@@ -137,53 +132,19 @@ async def invite_user(
 
 async def accept_invitation(token: str, password: str, *, secret_key: str, origin: Origin) -> InvitationAccepted:
     """Check the link, set the invitee's password, activate them; the link is then spent."""
-    parts = read_link_token(secret_key, PURPOSE, token)
-    if parts is None:
-        raise InvalidInvitation("This invitation link is not valid.")
-    tenant = await load_tenant(tenant_id=parts.tenant_id)
-    if tenant is None or not tenant.is_active:
-        raise InvalidInvitation("This invitation link is not valid.")
+    tenant, parts = await open_link(secret_key, PURPOSE, token, noun="invitation")
     async with tenant_scope(tenant):
-        invitation = (
-            await Invitation.select(
-                Invitation.id,
-                Invitation.user_id,
-                Invitation.token_hash,
-                Invitation.expires_at,
-                Invitation.used_at,
-                Invitation.user_id.email,
-                Invitation.user_id.name,
-            )
-            .where(Invitation.id == parts.row_id)
-            .first()
-        )
-        if invitation is None or invitation["token_hash"] != nonce_hash(parts.nonce):
-            raise InvalidInvitation("This invitation link is not valid.")
-        if invitation["used_at"] is not None:
-            raise InvalidInvitation("This invitation has already been used.")
-        if invitation["expires_at"] <= datetime.now(UTC):
-            raise InvalidInvitation("This invitation has expired; ask for a new one.")
-        email, name = invitation["user_id.email"], invitation["user_id.name"]
-        weakness = password_problem(password, email=email, name=name)
-        if weakness:
-            raise InvalidInput("The password is too weak.", errors=[FieldError("password", weakness)])
-        # Spend the link first: of two concurrent accepts, only one updates this row.
-        spent = (
-            await Invitation.update({Invitation.used_at: datetime.now(UTC)})
-            .where(Invitation.id == invitation["id"], Invitation.used_at.is_null())
-            .returning(Invitation.id)
-        )
-        if not spent:
-            raise InvalidInvitation("This invitation has already been used.")
+        holder = await spend_link(Invitation, parts, password, noun="invitation")
+        email = holder.email
         await User.update({User.password_hash: await hash_password(password), User.is_active: True}).where(
-            User.id == invitation["user_id"]
+            User.id == holder.user_id
         )
-        await Identity.insert(Identity(email=email, tenant_id=tenant.id, user_id=invitation["user_id"]))
+        await Identity.insert(Identity(email=email, tenant_id=tenant.id, user_id=holder.user_id))
         await record_audit(
-            origin.actor("user", email, invitation["user_id"]),
+            origin.actor("user", email, holder.user_id),
             "user.invitation_accepted",
             entity="user",
-            entity_id=invitation["user_id"],
+            entity_id=holder.user_id,
             changes={"is_active": (False, True), "password_hash": (None, "set")},
         )
     return InvitationAccepted(tenant=tenant.slug, email=email)

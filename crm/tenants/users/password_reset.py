@@ -17,16 +17,16 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import load_tenant
-from crm.platform.errors import CrmError, FieldError, InvalidInput
 from crm.platform.lockout import account_key, clear_failures
-from crm.platform.passwords import hash_password, password_problem
+from crm.platform.passwords import hash_password
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.security import PUBLIC, client_address, origin_of
 from crm.platform.services import services_of
-from crm.platform.signing import link_token, new_nonce, nonce_hash, read_link_token
+from crm.platform.signing import link_token, new_nonce, nonce_hash
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.mail.outbox import queue_mail
+from crm.tenants.users.links import open_link, spend_link
 from crm.tenants.users.tables import AccessToken, PasswordReset, User
 
 PURPOSE = "password-reset"
@@ -55,12 +55,6 @@ class ResetRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ResetConfirm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token: str
     password: str
-
-
-class InvalidResetLink(CrmError):
-    code = "invalid-reset-link"
-    status = 410
-    title = "Reset link not valid"
 
 
 class PasswordResetController(Controller):
@@ -121,51 +115,20 @@ class PasswordResetController(Controller):
     async def confirm(self, request: Request[Any, Any, Any], state: State, data: JSONBody[ResetConfirm]) -> None:
         services = services_of(state)
         await check_rate_limit(services.db.pool, f"reset:{client_address(request)}", limit=10, window_seconds=3600)
-        parts = read_link_token(services.settings.secret_key.reveal(), PURPOSE, data.token)
-        tenant = await load_tenant(tenant_id=parts.tenant_id) if parts else None
-        if parts is None or tenant is None or not tenant.is_active:
-            raise InvalidResetLink("This reset link is not valid.")
+        tenant, parts = await open_link(services.settings.secret_key.reveal(), PURPOSE, data.token, noun="reset")
         async with tenant_scope(tenant):
-            reset = (
-                await PasswordReset.select(
-                    PasswordReset.id,
-                    PasswordReset.user_id,
-                    PasswordReset.token_hash,
-                    PasswordReset.expires_at,
-                    PasswordReset.used_at,
-                    PasswordReset.user_id.email,
-                    PasswordReset.user_id.name,
-                )
-                .where(PasswordReset.id == parts.row_id)
-                .first()
-            )
-            if reset is None or reset["token_hash"] != nonce_hash(parts.nonce):
-                raise InvalidResetLink("This reset link is not valid.")
-            if reset["used_at"] is not None or reset["expires_at"] <= datetime.now(UTC):
-                raise InvalidResetLink("This reset link has been used or has expired; ask for a new one.")
-            email = reset["user_id.email"]
-            weakness = password_problem(data.password, email=email, name=reset["user_id.name"])
-            if weakness:
-                raise InvalidInput("The password is too weak.", errors=[FieldError("password", weakness)])
-            spent = (
-                await PasswordReset.update({PasswordReset.used_at: datetime.now(UTC)})
-                .where(PasswordReset.id == reset["id"], PasswordReset.used_at.is_null())
-                .returning(PasswordReset.id)
-            )
-            if not spent:
-                raise InvalidResetLink("This reset link has been used or has expired; ask for a new one.")
+            holder = await spend_link(PasswordReset, parts, data.password, noun="reset")
+            email = holder.email
             now = datetime.now(UTC)
-            await User.update({User.password_hash: await hash_password(data.password)}).where(
-                User.id == reset["user_id"]
-            )
+            await User.update({User.password_hash: await hash_password(data.password)}).where(User.id == holder.user_id)
             await AccessToken.update({AccessToken.revoked_at: now}).where(
-                AccessToken.user_id == reset["user_id"], AccessToken.revoked_at.is_null()
+                AccessToken.user_id == holder.user_id, AccessToken.revoked_at.is_null()
             )
             await record_audit(
-                origin_of(request).actor("user", email, reset["user_id"]),
+                origin_of(request).actor("user", email, holder.user_id),
                 "user.password_reset",
                 entity="user",
-                entity_id=reset["user_id"],
+                entity_id=holder.user_id,
                 changes={"password_hash": ("set", "set")},
             )
         await clear_failures(services.db.pool, account_key(tenant.slug, email))
