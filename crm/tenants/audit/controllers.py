@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromQuery
 
 from crm.platform.auth import Principal
-from crm.platform.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from crm.platform.listing import DEFAULT_LIMIT, Cursor, Limit, ListSpec, Sort, page_of, page_query
 from crm.platform.security import permission
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.audit.tables import AuditEntry
@@ -53,6 +53,10 @@ READ_COLUMNS = (
 )
 
 
+# The chain's order is the log's order: newest first unless asked otherwise.
+AUDIT_LIST = ListSpec(sortable={"id": AuditEntry.id}, default_sort="-id")
+
+
 class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ["audit"]
@@ -70,30 +74,25 @@ class AuditController(Controller):
         entity_id: FromQuery[str | None] = None,
         actor_id: FromQuery[int | None] = None,
         action: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
-        cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        occurred_at_from: FromQuery[datetime | None] = None,
+        occurred_at_to: FromQuery[datetime | None] = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> AuditPage:
-        before = decode_cursor(cursor)
-        query = (
-            AuditEntry.select(*READ_COLUMNS)
-            .output(load_json=True)
-            .order_by(AuditEntry.id, ascending=False)
-            .limit(limit + 1)
-        )
+        ordering = AUDIT_LIST.ordering(sort)
+        query = AuditEntry.select(*READ_COLUMNS).output(load_json=True)
         conditions = [
-            (before > 0, AuditEntry.id < before),
             (entity is not None, AuditEntry.entity == entity),
             (entity_id is not None, AuditEntry.entity_id == entity_id),
             (actor_id is not None, AuditEntry.actor_id == actor_id),
             (action is not None, AuditEntry.action == action),
-            (since is not None, AuditEntry.occurred_at >= since),
-            (until is not None, AuditEntry.occurred_at < until),
+            (occurred_at_from is not None, AuditEntry.occurred_at >= occurred_at_from),
+            (occurred_at_to is not None, AuditEntry.occurred_at < occurred_at_to),
         ]
         for wanted, condition in conditions:
             if wanted:
                 query = query.where(condition)
-        rows = await read_in_tenant(principal.tenant, query.run)
-        items = msgspec.convert(rows[:limit], list[AuditEntryRead])
-        return AuditPage(items=items, next_cursor=next_cursor(items, limit, has_more=len(rows) > limit))
+        rows = await read_in_tenant(principal.tenant, page_query(query, ordering, cursor, limit).run)
+        items, after = page_of(rows, ordering, limit)
+        return AuditPage(items=msgspec.convert(items, list[AuditEntryRead]), next_cursor=after)

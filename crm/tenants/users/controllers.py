@@ -7,12 +7,12 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
-from crm.platform.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, next_cursor
+from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, ListSpec, Sort, escape_like, page_of, page_query
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.users.schemas import (
@@ -39,29 +39,45 @@ READ_COLUMNS = (
 )
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+USER_LIST = ListSpec(sortable={"id": User.id, "name": User.name, "email": User.email, "created_at": User.created_at})
 
 
 class UsersController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
 
-    @get("/", opt=permission("users", "read"), operation_id="listUsers", summary="Users of your company you may see")
+    @get(
+        "/",
+        opt=permission("users", "read"),
+        operation_id="listUsers",
+        summary="Users of your company you may see",
+        description="Sort by id, name, email or created_at. `q` matches name or e-mail.",
+    )
     async def list_users(
         self,
         principal: NamedDependency[Principal],
-        cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        q: FromQuery[str | None] = None,
+        department_id: FromQuery[int | None] = None,
+        role: FromQuery[str | None] = None,
+        is_active: FromQuery[bool | None] = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> UserPage:
-        after = decode_cursor(cursor)
+        ordering = USER_LIST.ordering(sort)
 
         async def page() -> list[dict[str, Any]]:
-            visible = await users_in_scope(principal, "read")
-            query = User.select(*READ_COLUMNS).where(User.id > after, visible).order_by(User.id).limit(limit + 1)
-            return await query.run()
+            query = User.select(*READ_COLUMNS).where(await users_in_scope(principal, "read"))
+            if q:
+                pattern = f"%{escape_like(q.strip())}%"
+                query = query.where(User.name.ilike(pattern) | User.email.ilike(pattern))
+            for column, wanted in ((User.department_id, department_id), (User.role, role), (User.is_active, is_active)):
+                if wanted is not None:
+                    query = query.where(column == wanted)
+            return await page_query(query, ordering, cursor, limit).run()
 
-        rows = await read_in_tenant(principal.tenant, page)
-        items = msgspec.convert(rows[:limit], list[UserRead])
-        return UserPage(items=items, next_cursor=next_cursor(items, limit, has_more=len(rows) > limit))
+        rows, after = page_of(await read_in_tenant(principal.tenant, page), ordering, limit)
+        return UserPage(items=msgspec.convert(rows, list[UserRead]), next_cursor=after)
 
     @get("/{user_id:int}", opt=permission("users", "read"), operation_id="getUser", summary="One user you may see")
     async def get_user(self, principal: NamedDependency[Principal], user_id: Id) -> UserRead:

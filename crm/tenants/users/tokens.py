@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import Principal, token_hash
 from crm.platform.errors import FieldError, InvalidInput, NotFound
-from crm.platform.pagination import MAX_ID
+from crm.platform.listing import MAX_ID
 from crm.platform.passwords import hash_password, password_problem, verify_password
 from crm.platform.security import AUTHENTICATED, origin_of
 from crm.platform.tenancy import read_in_tenant, tenant_scope
