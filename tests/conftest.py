@@ -153,3 +153,41 @@ def make_tenant(http: httpx.AsyncClient) -> TenantFactory:
         )
 
     return make
+
+
+STAFF_PASSWORD = "staff password 1"
+
+
+async def login(http: httpx.AsyncClient, tenant: str, email: str, password: str, **extra: Any) -> httpx.Response:
+    """POST /api/v1/auth/token from a fresh client address (the per-address limit stays out of the way)."""
+    return await http.post(
+        "/api/v1/auth/token",
+        json={"tenant": tenant, "email": email, "password": password, **extra},
+        headers={"X-Forwarded-For": random_ip()},
+    )
+
+
+@dataclass
+class Staff:
+    id: int
+    email: str
+    auth: dict[str, str]
+
+
+async def add_staff(http: httpx.AsyncClient, company: SignedUpTenant, name: str, *, role: str = "operator") -> Staff:
+    """A user of ``company`` with ``role`` (written directly), logged in over the API."""
+    from crm.platform.auth import load_tenant
+    from crm.platform.passwords import hash_password
+    from crm.platform.tenancy import tenant_scope
+    from crm.tenants.users.tables import User
+
+    tenant = await load_tenant(slug=company.slug)
+    assert tenant is not None
+    email = f"{name}@{company.slug}.example"
+    async with tenant_scope(tenant):
+        rows = await User.insert(
+            User(email=email, name=name.title(), password_hash=await hash_password(STAFF_PASSWORD), role=role)
+        ).returning(User.id)
+    response = await login(http, company.slug, email, STAFF_PASSWORD)
+    assert response.status_code == 200, response.text
+    return Staff(int(rows[0]["id"]), email, {"Authorization": f"Bearer {response.json()['access_token']}"})

@@ -27,6 +27,7 @@ from crm.tenants.users.controllers import DepartmentsController, UsersController
 from crm.tenants.users.invitations import InvitationsController
 from crm.tenants.users.password_reset import PasswordResetController
 from crm.tenants.users.tokens import PasswordController, TokensController
+from crm.tenants.users.two_factor import TwoFactorController, UserTwoFactorController
 
 
 def create_app(
@@ -76,6 +77,8 @@ def create_app(
             RolesController,
             TokensController,
             PasswordController,
+            TwoFactorController,
+            UserTwoFactorController,
             AuditController,
         ],
         lifespan=[lifespan],

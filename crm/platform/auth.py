@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 import asyncpg
 
 from crm.platform.db import Database
-from crm.platform.errors import Forbidden, TooManyRequests, Unauthorized
+from crm.platform.errors import Forbidden, TooManyRequests, TwoFactorRequired, Unauthorized
 from crm.platform.lockout import account_key, clear_failures, record_failure, seconds_locked
 from crm.platform.passwords import hash_password, needs_rehash, verify_password
 from crm.platform.tables import Tenant
 from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
+from crm.platform.totp import login_code_step, spend_step
 from crm.tenants.audit.services import Actor, record_audit
 from crm.tenants.users.tables import AccessToken, User
 
@@ -96,13 +97,18 @@ async def issue_token(
     tenant_slug: str,
     email: str,
     password: str,
+    secret_key: str,
+    totp_code: str | None = None,
     name: str = "api",
     origin: Origin | None = None,
 ) -> str:
     """Check the password and return a new bearer token. Unknown tenant, unknown e-mail and
     wrong password all end in the same 401 after the same amount of hashing work. Every
     attempt on an existing company is written to its audit log, failures included; after
-    repeated failures the company + e-mail pair is locked out with back-off (429)."""
+    repeated failures the company + e-mail pair is locked out with back-off (429).
+
+    With two-factor login on, a right password without ``totp_code`` answers 401
+    ``two-factor-required``; a wrong or reused code counts as a failed login."""
     origin = origin or Origin()
     email = email.strip().lower()
     tenant = await load_tenant(slug=tenant_slug)
@@ -121,18 +127,36 @@ async def issue_token(
     user = None
     if tenant is not None:
         async with tenant_scope(tenant):
-            user = await User.select(User.id, User.password_hash, User.is_active).where(User.email == email).first()
+            user = (
+                await User.select(
+                    User.id,
+                    User.password_hash,
+                    User.is_active,
+                    User.totp_secret,
+                    User.totp_enabled_at,
+                    User.totp_last_step,
+                )
+                .where(User.email == email)
+                .first()
+            )
     matched = await verify_password(user["password_hash"] if user else None, password)
     if tenant is None:
         await record_failure(db.pool, account)
         raise Unauthorized("Wrong company, e-mail or password.")
     failure = None
+    code_step: int | None = None
     if not matched or user is None:
         failure = "wrong e-mail or password"
     elif not user["is_active"]:
         failure = "user deactivated"
     elif not tenant.is_active:
         failure = f"company {tenant.status}"
+    elif user["totp_enabled_at"] is not None:
+        if not totp_code:
+            raise TwoFactorRequired("Enter the code from your authenticator app.", problem="is required")
+        code_step = login_code_step(user, totp_code, secret_key=secret_key)
+        if code_step is None:
+            failure = "wrong two-factor code"
     if failure is not None:
         lock_seconds = await record_failure(db.pool, account)
         changes: dict[str, tuple[object, object]] = {"reason": (None, failure)}
@@ -146,6 +170,8 @@ async def issue_token(
                 entity_id=user["id"] if user else None,
                 changes=changes,
             )
+        if failure == "wrong two-factor code":
+            raise TwoFactorRequired("The two-factor code is wrong or already used.", problem="is wrong or used")
         if tenant.is_active or not matched:
             raise Unauthorized("Wrong company, e-mail or password.")
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
@@ -155,6 +181,9 @@ async def issue_token(
     upgraded = await hash_password(password) if needs_rehash(user["password_hash"]) else None
     secret = secrets.token_urlsafe(32)
     async with tenant_scope(tenant):
+        if code_step is not None and not await spend_step(user["id"], code_step):
+            # The same code won a concurrent login a moment ago.
+            raise TwoFactorRequired("The two-factor code is wrong or already used.", problem="is wrong or used")
         rows = await AccessToken.insert(
             AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret))
         ).returning(AccessToken.id)

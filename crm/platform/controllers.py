@@ -126,6 +126,8 @@ class AuthController(Controller):
             email=data.email,
             password=data.password,
             name=data.name[:100],
+            totp_code=data.totp_code,
+            secret_key=services.settings.secret_key.reveal(),
             origin=origin_of(request),
         )
         return TokenResponse(access_token=token)

@@ -82,6 +82,17 @@ class Unauthorized(CrmError):
         self.headers = {"WWW-Authenticate": 'Bearer realm="relay-crm"'}
 
 
+class TwoFactorRequired(Unauthorized):
+    """The password was right; the account also needs a code from its authenticator app."""
+
+    code = "two-factor-required"
+    title = "Two-factor code required"
+
+    def __init__(self, detail: str, *, problem: str) -> None:
+        super().__init__(detail)
+        self.errors = [FieldError("totp_code", problem)]
+
+
 class Forbidden(CrmError):
     code = "forbidden"
     status = 403

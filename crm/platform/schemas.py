@@ -12,6 +12,8 @@ class TokenRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: str
     password: str
     name: str = "api"
+    # The current code of the user's authenticator app, when they turned two-factor login on.
+    totp_code: str | None = None
 
 
 class TokenResponse(msgspec.Struct, kw_only=True):

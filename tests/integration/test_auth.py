@@ -10,16 +10,7 @@ from crm.platform.auth import load_tenant
 from crm.platform.services import Services
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.users.tables import AccessToken, User
-from tests.conftest import TenantFactory
-from tests.support import random_ip
-
-
-async def _login(http: httpx.AsyncClient, tenant: str, email: str, password: str) -> httpx.Response:
-    return await http.post(
-        "/api/v1/auth/token",
-        json={"tenant": tenant, "email": email, "password": password},
-        headers={"X-Forwarded-For": random_ip()},
-    )
+from tests.conftest import TenantFactory, login
 
 
 async def test_me_describes_the_user_tenant_and_edition(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
@@ -38,10 +29,10 @@ async def test_me_describes_the_user_tenant_and_edition(make_tenant: TenantFacto
 async def test_failed_logins_all_look_the_same(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     first, second = await make_tenant(), await make_tenant()
     attempts = [
-        await _login(http, first.slug, first.email, "wrong password!!"),
-        await _login(http, first.slug, "nobody@example.org", first.password),
-        await _login(http, "no-such-company", first.email, first.password),
-        await _login(http, second.slug, first.email, first.password),
+        await login(http, first.slug, first.email, "wrong password!!"),
+        await login(http, first.slug, "nobody@example.org", first.password),
+        await login(http, "no-such-company", first.email, first.password),
+        await login(http, second.slug, first.email, first.password),
     ]
     assert {response.status_code for response in attempts} == {401}
     assert len({response.json()["detail"] for response in attempts}) == 1
@@ -77,7 +68,7 @@ async def test_a_deactivated_user_is_refused_on_the_next_request(
     async with tenant_scope(tenant):
         await User.update({User.is_active: False}).where(User.email == signed_up.email)
     assert (await http.get("/api/v1/me", headers=signed_up.auth)).status_code == 401
-    assert (await _login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 401
+    assert (await login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 401
 
 
 async def test_a_suspended_tenant_is_refused(
@@ -110,13 +101,13 @@ async def test_an_old_cost_hash_is_upgraded_at_login(
     async with tenant_scope(tenant):
         await User.update({User.password_hash: old}).where(User.email == signed_up.email)
 
-    assert (await _login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 200
+    assert (await login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 200
     async with tenant_scope(tenant):
         stored = await User.select(User.password_hash).where(User.email == signed_up.email).first()
     assert stored is not None and stored["password_hash"] != old
     assert "m=19456,t=2,p=1" in stored["password_hash"]
-    assert (await _login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 200
+    assert (await login(http, signed_up.slug, signed_up.email, signed_up.password)).status_code == 200
     # The upgrade touched only this company: the other's admin logs in as before, and this
     # admin's e-mail means nothing there.
-    assert (await _login(http, other.slug, other.email, other.password)).status_code == 200
-    assert (await _login(http, other.slug, signed_up.email, signed_up.password)).status_code == 401
+    assert (await login(http, other.slug, other.email, other.password)).status_code == 200
+    assert (await login(http, other.slug, signed_up.email, signed_up.password)).status_code == 401

@@ -4,28 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from crm.platform.auth import load_tenant
-from crm.platform.passwords import hash_password
-from crm.platform.tenancy import tenant_scope
-from crm.tenants.users.tables import User
-from tests.conftest import SignedUpTenant, TenantFactory
+from tests.conftest import SignedUpTenant, TenantFactory, add_staff
 from tests.support import random_ip
-
-
-async def _add_staff(http: httpx.AsyncClient, company: SignedUpTenant, name: str) -> tuple[int, dict[str, str]]:
-    tenant = await load_tenant(slug=company.slug)
-    assert tenant is not None
-    email = f"{name}@{company.slug}.example"
-    async with tenant_scope(tenant):
-        rows = await User.insert(
-            User(email=email, name=name, password_hash=await hash_password("staff password 1"), role="operator")
-        ).returning(User.id)
-    token = await http.post(
-        "/api/v1/auth/token",
-        json={"tenant": company.slug, "email": email, "password": "staff password 1"},
-        headers={"X-Forwarded-For": random_ip()},
-    )
-    return int(rows[0]["id"]), {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
 async def _department(http: httpx.AsyncClient, admin: SignedUpTenant, name: str, parent: int | None = None) -> int:
@@ -44,9 +24,14 @@ async def test_department_scope_follows_the_tree(make_tenant: TenantFactory, htt
     sales = await _department(http, company, "Продажи")
     north = await _department(http, company, "Продажи — Север", sales)
     support = await _department(http, company, "Support")
-    head_id, head = await _add_staff(http, company, "head")
-    north_id, north_manager = await _add_staff(http, company, "north")
-    support_id, _ = await _add_staff(http, company, "support")
+    head_staff = await add_staff(http, company, "head")
+    head_id = head_staff.id
+    head = head_staff.auth
+    north_staff = await add_staff(http, company, "north")
+    north_id = north_staff.id
+    north_manager = north_staff.auth
+    support_staff = await add_staff(http, company, "support")
+    support_id = support_staff.id
 
     for user_id, department, role in (
         (head_id, sales, "head_of_sales"),
@@ -80,7 +65,8 @@ async def test_department_scope_follows_the_tree(make_tenant: TenantFactory, htt
 
 async def test_bad_changes_name_the_field(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company = await make_tenant()
-    user_id, _ = await _add_staff(http, company, "someone")
+    someone_staff = await add_staff(http, company, "someone")
+    user_id = someone_staff.id
     response = await http.patch(
         f"/api/v1/users/{user_id}", json={"department_id": 999999, "role": "emperor"}, headers=company.auth
     )
@@ -94,7 +80,9 @@ async def test_deactivation_takes_effect_on_the_next_request(
     make_tenant: TenantFactory, http: httpx.AsyncClient
 ) -> None:
     company, other = await make_tenant(), await make_tenant()
-    user_id, staff = await _add_staff(http, company, "leaver")
+    leaver_staff = await add_staff(http, company, "leaver")
+    user_id = leaver_staff.id
+    staff = leaver_staff.auth
     assert (await http.get("/api/v1/me", headers=staff)).status_code == 200
 
     response = await http.post(f"/api/v1/users/{user_id}/deactivate", headers=company.auth)

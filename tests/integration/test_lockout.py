@@ -6,20 +6,11 @@ import httpx
 
 from crm.platform.lockout import FREE_ATTEMPTS
 from crm.platform.services import Services
-from tests.conftest import SignedUpTenant, TenantFactory
-from tests.support import random_ip
-
-
-async def _login(http: httpx.AsyncClient, tenant: str, email: str, password: str) -> httpx.Response:
-    return await http.post(
-        "/api/v1/auth/token",
-        json={"tenant": tenant, "email": email, "password": password},
-        headers={"X-Forwarded-For": random_ip()},  # many sources: the per-address limit does not apply
-    )
+from tests.conftest import SignedUpTenant, TenantFactory, login
 
 
 async def _guess(http: httpx.AsyncClient, tenant: SignedUpTenant, email: str, times: int) -> list[int]:
-    return [(await _login(http, tenant.slug, email, f"guess number {n}")).status_code for n in range(times)]
+    return [(await login(http, tenant.slug, email, f"guess number {n}")).status_code for n in range(times)]
 
 
 async def test_repeated_failures_lock_the_account_with_back_off(
@@ -29,7 +20,7 @@ async def test_repeated_failures_lock_the_account_with_back_off(
 
     statuses = await _guess(http, victim, victim.email, FREE_ATTEMPTS)
     assert statuses == [401] * FREE_ATTEMPTS
-    locked = await _login(http, victim.slug, victim.email, victim.password)  # right password, too late
+    locked = await login(http, victim.slug, victim.email, victim.password)  # right password, too late
     assert locked.status_code == 429
     first_wait = int(locked.headers["retry-after"])
     assert 0 < first_wait <= 60
@@ -42,12 +33,12 @@ async def test_repeated_failures_lock_the_account_with_back_off(
         f"{victim.slug}:{victim.email}",
     )
     assert (await _guess(http, victim, victim.email, 1)) == [401]
-    second = await _login(http, victim.slug, victim.email, victim.password)
+    second = await login(http, victim.slug, victim.email, victim.password)
     assert second.status_code == 429 and int(second.headers["retry-after"]) > 60
 
     # The other company, and another e-mail of the same company, are not affected.
-    assert (await _login(http, other.slug, other.email, other.password)).status_code == 200
-    assert (await _login(http, victim.slug, "someone.else@example.org", "whatever it is")).status_code == 401
+    assert (await login(http, other.slug, other.email, other.password)).status_code == 200
+    assert (await login(http, victim.slug, "someone.else@example.org", "whatever it is")).status_code == 401
 
     audit = (await http.get("/api/v1/audit", headers=victim.auth)).json()["items"]
     actions = [entry["action"] for entry in audit]
@@ -67,6 +58,6 @@ async def test_unknown_accounts_lock_the_same_way(make_tenant: TenantFactory, ht
 async def test_a_successful_login_clears_the_count(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     tenant = await make_tenant()
     await _guess(http, tenant, tenant.email, FREE_ATTEMPTS - 1)
-    assert (await _login(http, tenant.slug, tenant.email, tenant.password)).status_code == 200
+    assert (await login(http, tenant.slug, tenant.email, tenant.password)).status_code == 200
     assert await _guess(http, tenant, tenant.email, FREE_ATTEMPTS - 1) == [401] * (FREE_ATTEMPTS - 1)
-    assert (await _login(http, tenant.slug, tenant.email, tenant.password)).status_code == 200
+    assert (await login(http, tenant.slug, tenant.email, tenant.password)).status_code == 200

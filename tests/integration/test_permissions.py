@@ -8,14 +8,10 @@ from litestar import get
 from litestar.routes import HTTPRoute
 
 from crm.platform.app import create_app
-from crm.platform.auth import load_tenant
-from crm.platform.passwords import hash_password
 from crm.platform.services import Services
-from crm.platform.tenancy import tenant_scope
 from crm.settings import Settings
-from crm.tenants.users.tables import User
-from tests.conftest import SignedUpTenant, TenantFactory
-from tests.support import random_ip, serve
+from tests.conftest import TenantFactory, add_staff
+from tests.support import serve
 
 
 def test_every_route_declares_a_permission_or_that_it_is_public(settings: Settings, services: Services) -> None:
@@ -52,29 +48,12 @@ async def test_a_route_without_a_declaration_is_closed(
     assert "reached" not in response.text
 
 
-async def _staff(http: httpx.AsyncClient, company: SignedUpTenant, role: str) -> dict[str, str]:
-    tenant = await load_tenant(slug=company.slug)
-    assert tenant is not None
-    email = f"{role}@{company.slug}.example"
-    async with tenant_scope(tenant):
-        await User.insert(
-            User(email=email, name=role.title(), password_hash=await hash_password("staff password 1"), role=role)
-        )
-    response = await http.post(
-        "/api/v1/auth/token",
-        json={"tenant": company.slug, "email": email, "password": "staff password 1"},
-        headers={"X-Forwarded-For": random_ip()},
-    )
-    assert response.status_code == 200
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 @pytest.mark.parametrize(("edition", "role"), [("start", "manager"), ("business", "manager"), ("business", "operator")])
 async def test_roles_decide_what_staff_see(
     make_tenant: TenantFactory, http: httpx.AsyncClient, edition: str, role: str
 ) -> None:
     company, other = await make_tenant(edition=edition), await make_tenant(edition=edition)
-    staff = await _staff(http, company, role)
+    staff = (await add_staff(http, company, role, role=role)).auth
 
     assert (await http.get("/api/v1/me", headers=staff)).status_code == 200
     audit = await http.get("/api/v1/audit", headers=staff)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -26,6 +26,12 @@ class User(Table, tablename="users"):
     role = Varchar(length=50, default="manager")
     is_active = Boolean(default=True)
     department_id = ForeignKey(Department, on_delete=OnDelete.set_null, null=True, default=None)
+    # Two-factor login: the TOTP secret, encrypted with the product's key (crm/platform/secretbox.py);
+    # enabled once the user has proved their authenticator app with one code. The last
+    # accepted time step makes every code single-use.
+    totp_secret = Varchar(length=200, null=True, default=None)
+    totp_enabled_at = Timestamptz(null=True, default=None)
+    totp_last_step = BigInt(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 

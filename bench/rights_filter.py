@@ -1,0 +1,473 @@
+"""Rights filtering: what a ``department`` scope adds to listing 100,000 clients, against ``all``.
+
+    .venv/bin/python -m bench.rights_filter [--quick] [--clients N] [--requests N]
+
+Setup. One tenant signed up with ``provision_tenant`` (its schema is the current one,
+indexes included: ``clients`` has its primary key and ``clients_name``, nothing on
+``responsible_id``). A department tree of 11 (3 top-level departments with 2-3
+sub-departments each), 59 staff users spread over it plus the admin (60 users), and N
+stand-in client rows (one ``INSERT … SELECT generate_series``, seeded ``random()``):
+Russian and English company and person names, 2% without a responsible, the rest spread
+uniformly over the 60 users. Then VACUUM ANALYZE and CHECKPOINT.
+
+Measured. The listing a clients endpoint does: inside ``read_in_tenant`` (the transaction
+and search_path of a request), ``records_in_scope(principal, "clients", "read",
+Client.responsible_id)`` then ``page_query(Client.select(...).where(condition), ordering,
+cursor, 50).run()``, then ``page_of``. Two hand-built principals: (a) the admin with
+``clients.read = all``, (b) the head of "Customer success" with ``clients.read =
+department``, whose subtree (3 departments, 13 users) owns ~21% of the clients. Cases:
+sort by id and by name, each the first page, page 21 (20 cursors followed) and the page
+after the middle of what the principal sees. In each case (a) and (b) are interleaved
+request by request, the order alternating. Reported: p50/p95 of the whole unit and of
+the page query alone, and the ratio (b)/(a); goal < 1.3x. Then EXPLAIN (ANALYZE, BUFFERS)
+of (b)'s query in each case, and the plans the connection's cached statements used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from piccolo.columns import Column
+from piccolo.columns.combination import Combinable, WhereRaw
+from piccolo.query import Select
+
+from bench.common import bench_database, ms, open_bench_services, p50_p95, percentile, server_version, settle
+from bench.provisioning import signup_request
+from crm.platform.auth import Principal
+from crm.platform.listing import ListSpec, Ordering, page_of, page_query
+from crm.platform.services import Services
+from crm.platform.signup import provision_tenant
+from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
+from crm.tenants.clients.tables import Client
+from crm.tenants.users.scopes import records_in_scope
+from crm.tenants.users.services import department_subtree
+from crm.tenants.users.tables import Department, User
+
+LIMIT = 50
+GOAL = 1.3
+CLIENT_LIST = ListSpec(sortable={"id": Client.id, "name": Client.name})
+READ_COLUMNS: tuple[Column, ...] = (
+    Client.id,
+    Client.kind,
+    Client.name,
+    Client.phones,
+    Client.emails,
+    Client.status,
+    Client.responsible_id,
+    Client.created_at,
+    Client.updated_at,
+)
+
+# (department, parent, staff in it); the measured principal heads "Customer success".
+DEPARTMENTS: tuple[tuple[str, str | None, int], ...] = (
+    ("Sales", None, 3),
+    ("Sales North", "Sales", 9),
+    ("Sales South", "Sales", 9),
+    ("Key accounts", "Sales", 6),
+    ("Customer success", None, 2),
+    ("Onboarding", "Customer success", 4),
+    ("Support", "Customer success", 4),
+    ("Renewals", "Customer success", 3),
+    ("Marketing", None, 2),
+    ("Digital", "Marketing", 5),
+    ("Events", "Marketing", 4),
+)
+UNASSIGNED_STAFF = 8  # users not (yet) in any department; with the admin, 60 users
+SCOPED_DEPARTMENT = "Customer success"
+
+FILL_SQL = """
+INSERT INTO clients (kind, name, phones, emails, status, responsible_id, created_at, updated_at)
+SELECT CASE WHEN g.company THEN 'company' ELSE 'person' END,
+       CASE WHEN g.company
+            THEN (ARRAY['ООО «', 'АО «', 'ИП «', '', ''])[1 + floor(g.r1 * 5)::int]
+                 || (ARRAY['Северный', 'Южный', 'Bright', 'Global', 'Новый', 'Первый', 'Green', 'Альфа',
+                           'Nordic', 'Восток', 'Blue', 'Сибирский'])[1 + floor(g.r2 * 12)::int] || ' '
+                 || (ARRAY['ветер', 'Logistics', 'строй', 'Trading', 'мир', 'Systems', 'торг', 'Foods',
+                           'лес', 'Partners', 'сервис', 'Media'])[1 + floor(g.r3 * 12)::int]
+                 || ' ' || (1 + floor(g.r4 * 999)::int)
+                 || CASE WHEN g.r1 < 0.6 THEN '»' ELSE '' END
+            ELSE (ARRAY['Анна', 'Daniel', 'Ольга', 'Maria', 'Иван', 'Peter', 'Елена', 'Sophie', 'Сергей',
+                        'Tomas', 'Наталья', 'Alex', 'Дмитрий', 'Eva', 'Михаил', 'Lena'])[1 + floor(g.r2 * 16)::int]
+                 || ' '
+                 || (ARRAY['Кузнецова', 'Novak', 'Смирнов', 'Schmidt', 'Иванова', 'Brown', 'Попов', 'Dubois',
+                           'Соколова', 'Rossi', 'Лебедев', 'Jensen', 'Козлова', 'Garcia', 'Морозов',
+                           'Nowak'])[1 + floor(g.r3 * 16)::int]
+       END,
+       ARRAY['+7' || (9000000000 + g.n)::text],
+       CASE WHEN g.r4 < 0.3 THEN ARRAY[]::varchar[] ELSE ARRAY['client' || g.n || '@example.ru'] END,
+       (ARRAY['lead', 'prospect', 'client', 'former'])[1 + floor(g.r5 * 4)::int],
+       CASE WHEN g.r6 < 0.02 THEN NULL ELSE ($2::int[])[1 + floor(g.r7 * cardinality($2::int[]))::int] END,
+       now() - make_interval(mins => $1 - g.n),
+       now() - make_interval(mins => ($1 - g.n) / 2)
+FROM (
+    SELECT n, random() < 0.6 AS company, random() AS r1, random() AS r2, random() AS r3, random() AS r4,
+           random() AS r5, random() AS r6, random() AS r7
+    FROM generate_series(1, $1) AS n
+) AS g
+"""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    clients: int
+    requests: int  # measured requests of each kind per case
+    warmup: int
+    deep_page: int  # the page reached by following cursors
+
+
+FULL = Sizes(clients=100_000, requests=300, warmup=20, deep_page=21)
+QUICK = Sizes(clients=5_000, requests=30, warmup=5, deep_page=6)
+
+
+@dataclass(frozen=True)
+class World:
+    tenant: TenantRef
+    everyone: Principal  # clients.read = all
+    department: Principal  # clients.read = department
+    users: int
+    departments: int
+    subtree: list[int]
+
+
+@dataclass(frozen=True)
+class Sample:
+    total: float  # read_in_tenant end to end, page_of included
+    scope: float  # records_in_scope (the department subtree query for (b))
+    query: float  # the page query
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    sort: str
+    cursors: dict[str, str | None]  # by principal kind
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+def principal(tenant: TenantRef, user_id: int, department_id: int | None, scope: str) -> Principal:
+    return Principal(
+        tenant=tenant,
+        user_id=user_id,
+        email=f"user{user_id}@bench.example",
+        name=f"User {user_id}",
+        locale="en",
+        timezone="UTC",
+        role=f"bench-{scope}",
+        token_id=0,
+        department_id=department_id,
+        rights={"clients": {"read": scope}},
+    )
+
+
+async def build_world(services: Services, sizes: Sizes) -> World:
+    provisioned = await provision_tenant(services.db, services.editions, signup_request())
+    tenant = provisioned.tenant
+    async with tenant_scope(tenant):
+        ids: dict[str, int] = {}
+        for name, parent, _ in DEPARTMENTS:
+            rows = await Department.insert(
+                Department(name=name, parent_id=None if parent is None else ids[parent])
+            ).returning(Department.id)
+            ids[name] = int(rows[0]["id"])
+        staff = [
+            User(
+                email=f"{name.lower().replace(' ', '.')}.{n}@bench.example", name=f"{name} {n}", department_id=ids[name]
+            )
+            for name, _, count in DEPARTMENTS
+            for n in range(count)
+        ]
+        staff += [User(email=f"new.{n}@bench.example", name=f"New hire {n}") for n in range(UNASSIGNED_STAFF)]
+        for user in staff:
+            user.password_hash = "x"
+        await User.insert(*staff)
+        users = await User.select(User.id, User.department_id).order_by(User.id).run()
+        head = next(row["id"] for row in users if row["department_id"] == ids[SCOPED_DEPARTMENT])
+        connection = scope_connection()
+        await connection.execute("SELECT setseed(0.42)")
+        started = time.perf_counter()
+        await connection.execute(FILL_SQL, sizes.clients, [row["id"] for row in users])
+        fill = time.perf_counter() - started
+    pool = services.db.pool
+    started = time.perf_counter()
+    for table in ("departments", "users", "clients"):
+        await pool.execute(f'VACUUM ANALYZE "{tenant.schema}"."{table}"')
+    vacuum = time.perf_counter() - started
+    checkpoint = await settle(pool)
+    size = await pool.fetchval(f"SELECT pg_size_pretty(pg_total_relation_size('\"{tenant.schema}\".clients'))")
+    print(
+        f"  {len(DEPARTMENTS)} departments, {len(users)} users, {sizes.clients:,} clients filled in {fill:.1f} s"
+        f" (clients {size} with indexes); VACUUM ANALYZE {vacuum:.1f} s; CHECKPOINT {checkpoint:.1f} s"
+    )
+    everyone = principal(tenant, provisioned.admin_user_id, None, "all")
+    department = principal(tenant, head, ids[SCOPED_DEPARTMENT], "department")
+
+    async def subtree() -> list[int]:
+        return await department_subtree(ids[SCOPED_DEPARTMENT])
+
+    return World(tenant, everyone, department, len(users), len(DEPARTMENTS), await read_in_tenant(tenant, subtree))
+
+
+# --- the listing ---------------------------------------------------------------------------------
+
+Scope = Callable[[Principal], Awaitable[Combinable]]
+
+
+async def product_scope(who: Principal) -> Combinable:
+    """What the product adds today (``crm/tenants/users/scopes.py``)."""
+    return await records_in_scope(who, "clients", "read", Client.responsible_id)
+
+
+# The candidate change (not product code): the department subtree resolved inside the list
+# statement itself, so the scope costs no round trip of its own.
+_SUBTREE_OWNERS = (
+    '"{column}" IN (WITH RECURSIVE subtree AS ('
+    "SELECT id FROM departments WHERE id = {{}}"
+    " UNION ALL SELECT d.id FROM departments d JOIN subtree s ON d.parent_id = s.id)"
+    " SELECT u.id FROM users u JOIN subtree s ON u.department_id = s.id)"
+)
+
+
+async def proposed_scope(who: Principal) -> Combinable:
+    """``records_in_scope`` with the subtree query folded into the condition (same rows)."""
+    if who.scope("clients", "read") != "department" or who.department_id is None:
+        return await product_scope(who)
+    column = Client.responsible_id._meta.db_column_name
+    condition: Combinable = Client.responsible_id == who.user_id
+    return condition | WhereRaw(_SUBTREE_OWNERS.format(column=column), who.department_id)
+
+
+@dataclass(frozen=True)
+class Kind:
+    key: str
+    label: str
+    who: Principal
+    scope: Scope
+
+
+def client_query(condition: Combinable, ordering: Ordering, cursor: str | None) -> Select:
+    return page_query(Client.select(*READ_COLUMNS).where(condition), ordering, cursor, LIMIT)
+
+
+async def list_clients(kind: Kind, ordering: Ordering, cursor: str | None) -> tuple[list[int], str | None, Sample]:
+    """One page as a clients endpoint lists it; (ids on it, next cursor, timings)."""
+    marks: list[float] = []
+
+    async def page() -> list[dict[str, Any]]:
+        marks.append(time.perf_counter())
+        condition = await kind.scope(kind.who)
+        marks.append(time.perf_counter())
+        rows: list[dict[str, Any]] = await client_query(condition, ordering, cursor).run()
+        marks.append(time.perf_counter())
+        return rows
+
+    started = time.perf_counter()
+    rows = await read_in_tenant(kind.who.tenant, page)
+    items, after = page_of(rows, ordering, LIMIT)
+    total = time.perf_counter() - started
+    return [item["id"] for item in items], after, Sample(total, marks[-2] - marks[-3], marks[-1] - marks[-2])
+
+
+async def visible_count(kind: Kind) -> int:
+    async def count() -> int:
+        return int(await Client.count().where(await kind.scope(kind.who)).run())
+
+    return await read_in_tenant(kind.who.tenant, count)
+
+
+async def cursor_after_page(kind: Kind, ordering: Ordering, pages: int) -> str | None:
+    """The cursor a client holds after following ``pages`` pages."""
+    cursor = None
+    for _ in range(pages):
+        _, cursor, _ = await list_clients(kind, ordering, cursor)
+    return cursor
+
+
+async def cursor_at_middle(kind: Kind, ordering: Ordering) -> str | None:
+    """A cursor pointing just past the middle row of what ``kind`` sees in this order."""
+    middle = await visible_count(kind) // 2
+
+    async def row() -> list[dict[str, Any]]:
+        query = client_query(await kind.scope(kind.who), ordering, None).limit(1).offset(middle)
+        found: list[dict[str, Any]] = await query.run()
+        return found
+
+    found = await read_in_tenant(kind.who.tenant, row)
+    return page_of([*found, *found], ordering, 1)[1]
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+async def measure(kinds: list[Kind], case: Case, sizes: Sizes) -> dict[str, list[Sample]]:
+    ordering = CLIENT_LIST.ordering(case.sort)
+    samples: dict[str, list[Sample]] = {kind.key: [] for kind in kinds}
+    for index in range(sizes.warmup + sizes.requests):
+        for kind in kinds if index % 2 == 0 else kinds[::-1]:
+            ids, _, sample = await list_clients(kind, ordering, case.cursors[kind.key])
+            assert len(ids) == LIMIT, f"{case.label}: {kind.key} got {len(ids)} rows"
+            if index >= sizes.warmup:
+                samples[kind.key].append(sample)
+    return samples
+
+
+def report(kinds: list[Kind], case: Case, samples: dict[str, list[Sample]]) -> dict[str, float]:
+    """Print the case; return the p50 ratio of each kind to (a) ``all``."""
+    base = samples["all"]
+    base_total, base_query = [s.total for s in base], [s.query for s in base]
+    print(f"\n  {case.label} (sort={case.sort})")
+    ratios: dict[str, float] = {}
+    for kind in kinds:
+        mine = samples[kind.key]
+        total, query = [s.total for s in mine], [s.query for s in mine]
+        print(f"    {kind.label:28} whole unit {p50_p95(total)}   page query {p50_p95(query)}")
+        if kind.key == "all":
+            continue
+        ratios[kind.key] = ratio = percentile(total, 50) / percentile(base_total, 50)
+        paired = statistics.median(y.total - x.total for x, y in zip(base, mine, strict=True))
+        print(
+            f"      {kind.key}/all: whole unit p50 {ratio:5.2f}x  p95"
+            f" {percentile(total, 95) / percentile(base_total, 95):5.2f}x; page query p50"
+            f" {percentile(query, 50) / percentile(base_query, 50):5.2f}x; median paired difference {ms(paired)};"
+            f" scope condition built in p50 {ms(percentile([s.scope for s in mine], 50))}"
+            f"   -> {verdict(ratio)} (< {GOAL}x)"
+        )
+    return ratios
+
+
+async def explain(kind: Kind, case: Case) -> list[str]:
+    ordering = CLIENT_LIST.ordering(case.sort)
+
+    async def plan() -> list[str]:
+        query = client_query(await kind.scope(kind.who), ordering, case.cursors[kind.key])
+        sql, args = query.querystrings[0].compile_string()
+        rows = await scope_connection().fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+        return [str(row[0]) for row in rows]
+
+    return await read_in_tenant(kind.who.tenant, plan)
+
+
+async def cached_plans(services: Services) -> Sequence[Any]:
+    """How the pool's one connection planned the cached page statements (5+ runs) so far."""
+    rows: Sequence[Any] = await services.db.pool.fetch(
+        "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements"
+        " WHERE statement LIKE '%FROM \"clients\"%LIMIT 51' AND generic_plans + custom_plans >= 5"
+        " ORDER BY statement"
+    )
+    return rows
+
+
+def verdict(ratio: float) -> str:
+    return "met" if ratio < GOAL else "MISSED"
+
+
+def summary(plan: list[str]) -> str:
+    nodes = [line.strip().removeprefix("->  ").split("  (")[0] for line in plan if "(cost=" in line]
+    removed = sum(int(line.split(":")[1]) for line in plan if line.strip().startswith("Rows Removed by Filter"))
+    execution = next((line.strip() for line in plan if line.startswith("Execution Time")), "")
+    return f"{' > '.join(nodes)}; rows removed by filter {removed}; {execution}"
+
+
+def shorter(statement: str) -> str:
+    """A cached statement from its WHERE on, the scope conditions abbreviated."""
+    text = " ".join(statement.split())
+    text = text[text.find(" WHERE ") + 1 :]
+    for sql, name in (
+        ('"responsible_id" IN (SELECT id FROM users WHERE department_id = ANY($2))', "<IN users of $2 departments>"),
+        ('"responsible_id" IN (WITH RECURSIVE subtree', "<IN users of subtree($2)>"),
+    ):
+        if sql in text:
+            head, _, tail = text.partition(sql)
+            if "WITH RECURSIVE" in sql:
+                tail = tail[tail.index("department_id = s.id)") + len("department_id = s.id)") :]
+            text = head + name + tail
+    return text.replace('"clients".', "")
+
+
+async def run(sizes: Sizes) -> None:
+    async with bench_database() as database:
+        # One connection: every request runs on it in turn, and its cached statements can be inspected.
+        services = await open_bench_services(database, pool_max=1)
+        try:
+            print(f"PostgreSQL {await server_version(services.db.pool)}; {os.cpu_count()} CPUs")
+            world = await build_world(services, sizes)
+            kinds = [
+                Kind("all", "(a) all", world.everyone, product_scope),
+                Kind("department", "(b) department", world.department, product_scope),
+                Kind("proposed", "(c) department, proposed", world.department, proposed_scope),
+            ]
+            everyone, scoped = await visible_count(kinds[0]), await visible_count(kinds[1])
+            assert await visible_count(kinds[2]) == scoped, "the proposed condition must select the same rows"
+            print(
+                f"  (a) all sees {everyone:,} clients; (b) department ({SCOPED_DEPARTMENT}, subtree"
+                f" {len(world.subtree)} departments) sees {scoped:,} = {scoped / everyone:.1%}"
+            )
+            cases: list[Case] = []
+            for sort in ("id", "name"):
+                ordering = CLIENT_LIST.ordering(sort)
+                first: dict[str, str | None] = {kind.key: None for kind in kinds}
+                deep = {kind.key: await cursor_after_page(kind, ordering, sizes.deep_page - 1) for kind in kinds}
+                middle = {kind.key: await cursor_at_middle(kind, ordering) for kind in kinds}
+                cases += [
+                    Case("first page", sort, first),
+                    Case(f"page {sizes.deep_page} (cursor followed)", sort, deep),
+                    Case("page after the middle (cursor)", sort, middle),
+                ]
+            for case in cases:  # (b) and (c) list the very same pages
+                ordering = CLIENT_LIST.ordering(case.sort)
+                pages = [(await list_clients(kind, ordering, case.cursors[kind.key]))[:2] for kind in kinds[1:]]
+                assert pages[0] == pages[1], f"{case.label}: (b) and (c) differ"
+            print(
+                f"\nList latency, {LIMIT} per page, {sizes.requests} requests of each kind per case, interleaved"
+                " (order a b c, then c b a)"
+            )
+            ratios = {
+                f"{case.label}, sort={case.sort}": report(kinds, case, await measure(kinds, case, sizes))
+                for case in cases
+            }
+            print("\nEXPLAIN (ANALYZE, BUFFERS) of (b) department's page query; (a) and (c) in one line:")
+            for index, case in enumerate(cases):
+                print(f"\n  {case.label}, sort={case.sort}")
+                for line in await explain(kinds[1], case):
+                    print(f"    {line}")
+                print(f"    (a) all: {summary(await explain(kinds[0], case))}")
+                plan = await explain(kinds[2], case)
+                if index == 0:
+                    print("    (c) proposed:")
+                    for line in plan:
+                        print(f"      {line}")
+                else:
+                    print(f"    (c) proposed: {summary(plan)}")
+            print("\nCached page statements on the connection: plans used (generic / custom)")
+            for row in await cached_plans(services):
+                print(f"  {row['generic_plans']:4} / {row['custom_plans']:<4} {shorter(str(row['statement']))}")
+            print(f"\nGoal: department / all < {GOAL}x (p50 of the whole listing unit)")
+            print(f"  {'':45} {'(b) today':>10} {'(c) proposed':>13}")
+            for label, ratio in ratios.items():
+                b, c = ratio["department"], ratio["proposed"]
+                print(f"  {label:45} {b:9.2f}x {c:12.2f}x  {verdict(b)} / {verdict(c)}")
+        finally:
+            await services.db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.rights_filter", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK.clients:,} clients, to smoke-test the benchmark")
+    parser.add_argument("--clients", type=int, default=None, help=f"client rows (default {FULL.clients:,})")
+    parser.add_argument("--requests", type=int, default=None, help="measured requests of each kind per case")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    sizes = replace(sizes, clients=args.clients or sizes.clients, requests=args.requests or sizes.requests)
+    asyncio.run(run(sizes))
+
+
+if __name__ == "__main__":
+    main()
