@@ -1,6 +1,8 @@
-"""Property: for any department tree, users and role scope, the users a principal can list
-are exactly those the rules allow — nothing more, nothing less (and never another
-company's)."""
+"""Property: for any department tree, users, owned records and role scopes, what a principal
+can list and change is exactly what the rules allow — nothing more, nothing less (and
+never another company's). Users follow the `users` rights; clients (the owned records
+every CRM entity resembles) follow `clients.read` for listing and `clients.update` for
+changing."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from hypothesis import strategies as st
 
 from crm.platform.auth import Principal, load_tenant
 from crm.platform.tenancy import TenantRef, tenant_scope
+from crm.tenants.clients.tables import Client
+from crm.tenants.users.scopes import records_in_scope
 from crm.tenants.users.services import users_in_scope
 from crm.tenants.users.tables import Department, User
 from tests.conftest import TenantFactory
@@ -29,16 +33,26 @@ def worlds(draw: st.DrawFn) -> dict[str, object]:
     departments = st.one_of(st.none(), *[st.integers(0, size - 1)] * 3) if size else st.none()
     users = draw(st.lists(departments, min_size=1, max_size=8))
     viewer = draw(st.integers(0, len(users) - 1))
-    scope = draw(st.sampled_from(["none", "own", "department", "department", "department", "all"]))
-    return {"parents": parents, "users": users, "viewer": viewer, "scope": scope}
+    scopes = st.sampled_from(["none", "own", "department", "department", "department", "all"])
+    owners = st.one_of(st.none(), *[st.integers(0, len(users) - 1)] * 4)
+    return {
+        "parents": parents,
+        "users": users,
+        "viewer": viewer,
+        "scope": draw(scopes),
+        "clients": draw(st.lists(owners, max_size=8)),
+        "client_read": draw(scopes),
+        "client_update": draw(scopes),
+    }
 
 
-def expected(world: dict[str, object]) -> set[int]:
-    """The rules, written plainly: indexes of the users the viewer may read."""
+def expected(world: dict[str, object], scope: object = None) -> set[int]:
+    """The rules, written plainly: indexes of the users the viewer may reach with ``scope``
+    (the world's users scope unless given)."""
     parents: list[int | None] = world["parents"]  # type: ignore[assignment]
     users: list[int | None] = world["users"]  # type: ignore[assignment]
     viewer: int = world["viewer"]  # type: ignore[assignment]
-    scope = world["scope"]
+    scope = scope or world["scope"]
     if scope == "all":
         return set(range(len(users)))
     if scope == "none":
@@ -58,11 +72,22 @@ def expected(world: dict[str, object]) -> set[int]:
     return {i for i, department in enumerate(users) if under(department, root)} | {viewer}
 
 
-async def _build_and_list(tenant: TenantRef, world: dict[str, object]) -> set[int]:
+def expected_clients(world: dict[str, object], scope: str) -> set[int]:
+    """Indexes of the clients whose responsible the viewer may reach with ``scope``."""
+    owners: list[int | None] = world["clients"]  # type: ignore[assignment]
+    if scope == "all":
+        return set(range(len(owners)))
+    reachable = expected(world, scope)
+    return {i for i, owner in enumerate(owners) if owner is not None and owner in reachable}
+
+
+async def _build_and_list(tenant: TenantRef, world: dict[str, object]) -> tuple[set[int], set[int], set[int]]:
+    """(users listed, clients listed, clients changed) as indexes into the world."""
     parents: list[int | None] = world["parents"]  # type: ignore[assignment]
     users: list[int | None] = world["users"]  # type: ignore[assignment]
     viewer: int = world["viewer"]  # type: ignore[assignment]
     listed: set[int] = set()
+    owners: list[int | None] = world["clients"]  # type: ignore[assignment]
     try:
         async with tenant_scope(tenant):
             department_ids: list[int] = []
@@ -91,18 +116,43 @@ async def _build_and_list(tenant: TenantRef, world: dict[str, object]) -> set[in
                 role="probe",
                 token_id=0,
                 department_id=None if users[viewer] is None else department_ids[users[viewer]],
-                rights={"users": {"read": str(world["scope"])}},
+                rights={
+                    "users": {"read": str(world["scope"])},
+                    "clients": {"read": str(world["client_read"]), "update": str(world["client_update"])},
+                },
             )
             condition = await users_in_scope(principal, "read")
             emails = await User.select(User.email).where(condition).output(as_list=True)
-            raise Rollback(emails)
+            client_ids = []
+            for index, owner in enumerate(owners):
+                responsible = None if owner is None else user_ids[owner]
+                rows = await Client.insert(
+                    Client(kind="person", name=f"c{index}", responsible_id=responsible)
+                ).returning(Client.id)
+                client_ids.append(rows[0]["id"])
+            readable = (
+                await Client.select(Client.id)
+                .where(await records_in_scope(principal, "clients", "read", Client.responsible_id))
+                .output(as_list=True)
+            )
+            changed = (
+                await Client.update({Client.name: "changed"})
+                .where(await records_in_scope(principal, "clients", "update", Client.responsible_id))
+                .returning(Client.id)
+            )
+            raise Rollback(
+                emails,
+                {client_ids.index(i) for i in readable},
+                {client_ids.index(row["id"]) for row in changed},
+            )
     except Rollback as done:
         for email in done.args[0]:
             if email.startswith("p") and email.endswith("@example.org"):
                 listed.add(int(email[1 : email.index("@")]))
             else:
                 listed.add(-1)  # the signed-up admin (or anything else) leaked into the result
-    return listed
+        return listed, done.args[1], done.args[2]
+    raise AssertionError("unreachable: the example always rolls back")
 
 
 _companies: list[TenantRef] = []
@@ -112,7 +162,16 @@ _companies: list[TenantRef] = []
 @given(world=worlds(), which=st.integers(0, 1))
 # A chain Sales > North > North-West plus a separate Support: the viewer in Sales sees three.
 @example(
-    world={"parents": [None, 0, 1, None], "users": [0, 1, 2, 3, None], "viewer": 0, "scope": "department"}, which=1
+    world={
+        "parents": [None, 0, 1, None],
+        "users": [0, 1, 2, 3, None],
+        "viewer": 0,
+        "scope": "department",
+        "clients": [0, 1, 2, 3, 4, None],
+        "client_read": "department",
+        "client_update": "own",
+    },
+    which=1,
 )
 async def test_listing_matches_the_rules(make_tenant: TenantFactory, world: dict[str, object], which: int) -> None:
     if not _companies:  # two companies for all examples; each example's rows are rolled back
@@ -123,4 +182,7 @@ async def test_listing_matches_the_rules(make_tenant: TenantFactory, world: dict
     allowed = expected(world)
     if world["scope"] == "all":
         allowed = allowed | {-1}  # `all` also sees the company's own admin
-    assert await _build_and_list(_companies[which], world) == allowed
+    users, readable, changed = await _build_and_list(_companies[which], world)
+    assert users == allowed
+    assert readable == expected_clients(world, str(world["client_read"]))
+    assert changed == expected_clients(world, str(world["client_update"]))
