@@ -24,7 +24,7 @@ from crm.settings import Settings, load_settings
 from crm.tenants.schema import current_schema_ddl
 from tests.support import with_database
 
-EMBEDDED_DIR = Path("/tmp/relay-crm-bench-postgres")  # noqa: S108 - the embedded server's user must enter it
+EMBEDDED_DIR = Path("/tmp/relay-crm-bench-pg18")  # noqa: S108 - the embedded server's user must enter it
 SECRET_KEY = "bench-secret-key-" + "x" * 40
 BENCH_PASSWORD = "correct horse battery"
 

