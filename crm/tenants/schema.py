@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from piccolo.table import Table
 
+from crm.tenants.activities.tables import ACTIVITY_DDL, Activity
 from crm.tenants.audit.tables import AuditEntry, AuditHead
-from crm.tenants.clients.tables import Client
+from crm.tenants.clients.tables import CLIENT_DDL, Client, ClientRelation
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
+from crm.tenants.deals.tables import DEAL_DDL, Deal, DealStageChange
+from crm.tenants.leads.tables import LEAD_DDL, Lead
 from crm.tenants.mail.tables import OutboxMessage
+from crm.tenants.tasks.tables import TASK_DDL, Task
 from crm.tenants.users.tables import AccessToken, Department, Invitation, PasswordReset, User
 
 # The audit log is append-only at the database level: rows can be inserted, never changed
@@ -43,6 +47,12 @@ TENANT_TABLES: list[type[Table]] = [
     Invitation,
     OutboxMessage,
     PasswordReset,
+    ClientRelation,
+    Deal,
+    DealStageChange,
+    Lead,
+    Task,
+    Activity,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (
@@ -51,6 +61,11 @@ EXTRA_DDL: tuple[str, ...] = (
     'CREATE INDEX users_department_id ON "users" ("department_id")',
     'CREATE INDEX departments_parent_id ON "departments" ("parent_id")',
     *AUDIT_DDL,
+    *CLIENT_DDL,
+    *DEAL_DDL,
+    *LEAD_DDL,
+    *TASK_DDL,
+    *ACTIVITY_DDL,
 )
 
 

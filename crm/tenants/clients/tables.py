@@ -1,8 +1,8 @@
-"""Clients: companies and people (the CRM core issue extends this table)."""
+"""Clients: companies and people, with every way to reach them."""
 
 from __future__ import annotations
 
-from piccolo.columns import Array, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import JSONB, Array, Date, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -14,8 +14,43 @@ class Client(Table, tablename="clients"):
     kind = Varchar(length=16)  # company | person
     name = Varchar(length=300, index=True)
     phones = Array(base_column=Varchar(length=32))  # E.164
-    emails = Array(base_column=Varchar(length=320))
+    emails = Array(base_column=Varchar(length=320))  # lower-cased
+    messengers = JSONB(default=[])  # [{"kind": "telegram" | "whatsapp" | …, "handle": str}]
+    addresses = JSONB(default=[])  # [{"kind": "office" | "delivery" | …, "text": str}]
+    tax_id = Varchar(length=20, null=True, default=None)
+    source = Varchar(length=32, default="manual")
     status = Varchar(length=16, default="lead")  # lead | prospect | client | former
+    tags = Array(base_column=Varchar(length=50))
+    custom = JSONB(default={})  # custom field values by key, validated against the tenant's definitions
+    birthday = Date(null=True, default=None)  # people only
     responsible_id = ForeignKey(User, on_delete=OnDelete.set_null, null=True)
+    author_id = ForeignKey(User, on_delete=OnDelete.set_null, null=True, default=None)
+    # Kept up to date by completed activities: the card's figures and dormant-client search.
+    first_contact_at = Timestamptz(null=True, default=None)
+    last_contact_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientRelation(Table, tablename="client_relations"):
+    """A person works at (or belongs to) a company; a person may belong to several."""
+
+    id = Serial(primary_key=True)
+    person_id = ForeignKey(Client, on_delete=OnDelete.cascade, null=False)
+    company_id = ForeignKey(Client, on_delete=OnDelete.cascade, null=False)
+    position = Varchar(length=200, default="")
+
+
+# Search folds case and ё/е the same way in the index and in queries (see crm/tenants/search).
+SEARCH_NAME = "translate(lower(name), 'ё', 'е')"
+
+CLIENT_DDL: tuple[str, ...] = (
+    f'CREATE INDEX clients_name_trgm ON "clients" USING gin (({SEARCH_NAME}) gin_trgm_ops)',
+    'CREATE INDEX clients_phones ON "clients" USING gin ("phones")',
+    'CREATE INDEX clients_emails ON "clients" USING gin ("emails")',
+    'CREATE INDEX clients_tax_id ON "clients" ("tax_id")',
+    'CREATE INDEX clients_responsible_id ON "clients" ("responsible_id")',
+    'CREATE INDEX clients_last_contact_at ON "clients" ("last_contact_at")',
+    'CREATE UNIQUE INDEX client_relations_pair ON "client_relations" ("person_id", "company_id")',
+    'CREATE INDEX client_relations_company_id ON "client_relations" ("company_id")',
+)
