@@ -39,6 +39,10 @@ class Origin:
     request_id: str | None = None
     client_address: str | None = None
 
+    def user(self, principal: Principal) -> Actor:
+        """The audit actor for ``principal`` acting through this origin."""
+        return self.actor("user", principal.email, principal.user_id)
+
     def actor(self, kind: str, label: str, actor_id: int | None = None) -> Actor:
         return Actor(
             kind=kind,

@@ -11,7 +11,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Guard
 
 from crm.platform.auth import Origin, Principal, authenticate
-from crm.platform.editions import ACTIONS, ENTITIES, KNOWN_MODULES
+from crm.platform.editions import ACTIONS, ENTITIES, KNOWN_MODULES, Editions, shipped_editions
 from crm.platform.errors import Forbidden, ModuleNotInEdition, Unauthorized
 from crm.platform.observability import bind_log_tenant, request_id_var, tag_sentry_scope
 from crm.platform.ratelimit import check_rate_limit
@@ -82,6 +82,23 @@ def provide_principal(request: ASGIConnection[Any, Principal, Any, Any]) -> Prin
     return principal
 
 
+def ensure_module(edition_key: str, module: str, editions: Editions | None = None) -> None:
+    """Raise 402 naming the editions that include ``module`` unless ``edition_key``'s does.
+    Service functions call it for modules that gate part of an endpoint (custom fields)."""
+    editions = editions or shipped_editions()
+    edition = editions[edition_key]
+    if edition.has_module(module):
+        return
+    available = editions.with_module(module)
+    raise ModuleNotInEdition(
+        f"The {module!r} module is not part of the {edition.key!r} edition"
+        + (f"; it is included in: {', '.join(available)}." if available else "."),
+        module=module,
+        edition=edition.key,
+        available_in=available,
+    )
+
+
 def requires_module(module: str) -> Guard:
     """Guard: the caller's edition must include ``module``, else 402 naming the editions that do."""
     if module not in KNOWN_MODULES:
@@ -91,18 +108,7 @@ def requires_module(module: str) -> Guard:
         principal = connection.user
         if not isinstance(principal, Principal):
             raise Unauthorized()
-        editions = services_of(connection.app.state).editions
-        edition = editions[principal.tenant.edition]
-        if edition.has_module(module):
-            return
-        available = editions.with_module(module)
-        raise ModuleNotInEdition(
-            f"The {module!r} module is not part of the {edition.key!r} edition"
-            + (f"; it is included in: {', '.join(available)}." if available else "."),
-            module=module,
-            edition=edition.key,
-            available_in=available,
-        )
+        ensure_module(principal.tenant.edition, module, services_of(connection.app.state).editions)
 
     guard.__name__ = f"requires_module_{module}"
     return guard

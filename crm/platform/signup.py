@@ -31,6 +31,7 @@ from crm.platform.passwords import hash_password, password_problem
 from crm.platform.tables import Identity, Tenant
 from crm.platform.tenancy import TenantRef, schema_for, tenant_scope
 from crm.tenants.audit.services import record_audit
+from crm.tenants.clients.phones import region_for
 from crm.tenants.configuration.services import seed_edition_defaults
 from crm.tenants.schema import current_schema_ddl
 from crm.tenants.users.tables import User
@@ -220,4 +221,10 @@ def _slug_taken(slug: str) -> Conflict:
 
 def _company_profile(request: SignupRequest) -> dict[str, Any]:
     ZoneInfo(request.timezone)  # validated above; fails loudly if the tz database changed
-    return {"name": request.company.strip(), "locale": request.locale, "timezone": request.timezone}
+    return {
+        "name": request.company.strip(),
+        "locale": request.locale,
+        "timezone": request.timezone,
+        # Local phone numbers ("8 912 …") are read in this region; the admin can change it.
+        "phone_region": region_for(request.timezone, request.locale),
+    }

@@ -12,7 +12,7 @@ import time: call :func:`load_editions` once at start-up and pass the result alo
 from __future__ import annotations
 
 from ._errors import EditionError
-from ._load import Editions, check_edition_file, load_edition_file, load_editions
+from ._load import Editions, check_edition_file, load_edition_file, load_editions, shipped_editions
 from ._model import (
     ACTIONS,
     CUSTOM_FIELD_TYPES,
@@ -84,4 +84,5 @@ __all__ = [
     "check_edition_file",
     "load_edition_file",
     "load_editions",
+    "shipped_editions",
 ]

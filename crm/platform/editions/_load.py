@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
 from pathlib import Path
 
 from ._decode import decode_edition_file
@@ -34,6 +35,12 @@ def check_edition_file(path: Path) -> list[EditionError]:
         EditionError(str(path), problem.field, problem.reason)
         for problem in edition_problems(edition, file_stem=path.stem)
     ]
+
+
+@cache
+def shipped_editions() -> Editions:
+    """The shipped editions, loaded once per process (service functions check modules with it)."""
+    return load_editions()
 
 
 def load_editions(directory: Path | None = None) -> Editions:
