@@ -21,8 +21,14 @@ from crm.platform.observability import configure_logging, init_sentry, request_i
 from crm.platform.security import PUBLIC, BearerTokenMiddleware, enforce_declared_permission, provide_principal
 from crm.platform.services import Services
 from crm.settings import Settings, load_settings
+from crm.tenants.activities import controllers as activities
 from crm.tenants.audit.controllers import AuditController
+from crm.tenants.clients import controllers as clients
 from crm.tenants.configuration.roles import RolesController
+from crm.tenants.deals import controllers as deals
+from crm.tenants.leads import controllers as leads
+from crm.tenants.search import controllers as search
+from crm.tenants.tasks import controllers as tasks
 from crm.tenants.users.controllers import DepartmentsController, UsersController
 from crm.tenants.users.invitations import InvitationsController
 from crm.tenants.users.password_reset import PasswordResetController
@@ -80,6 +86,12 @@ def create_app(
             TwoFactorController,
             UserTwoFactorController,
             AuditController,
+            *clients.CONTROLLERS,
+            *leads.CONTROLLERS,
+            *deals.CONTROLLERS,
+            *activities.CONTROLLERS,
+            *tasks.CONTROLLERS,
+            *search.CONTROLLERS,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],

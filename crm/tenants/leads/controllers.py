@@ -1,0 +1,7 @@
+"""The leads API under /api/v1."""
+
+from __future__ import annotations
+
+from litestar import Controller
+
+CONTROLLERS: list[type[Controller]] = []
