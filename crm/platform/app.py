@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -20,12 +21,14 @@ from crm.platform.errors import problem_response
 from crm.platform.observability import configure_logging, init_sentry, request_id_middleware
 from crm.platform.security import PUBLIC, BearerTokenMiddleware, enforce_declared_permission, provide_principal
 from crm.platform.services import Services
+from crm.platform.timers import TimerRunner
 from crm.settings import Settings, load_settings
 from crm.tenants.activities import controllers as activities
 from crm.tenants.audit.controllers import AuditController
 from crm.tenants.clients import controllers as clients
 from crm.tenants.configuration.roles import RolesController
 from crm.tenants.deals import controllers as deals
+from crm.tenants.imports import controllers as imports
 from crm.tenants.leads import controllers as leads
 from crm.tenants.search import controllers as search
 from crm.tenants.tasks import controllers as tasks
@@ -34,6 +37,19 @@ from crm.tenants.users.invitations import InvitationsController
 from crm.tenants.users.password_reset import PasswordResetController
 from crm.tenants.users.tokens import PasswordController, TokensController
 from crm.tenants.users.two_factor import TwoFactorController, UserTwoFactorController
+
+
+@asynccontextmanager
+async def running_timers(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """Due timers (imports, …) run in the web process until the workers issue moves them."""
+    import crm.tenants.jobs  # noqa: F401 - registers the timer handlers
+
+    runner = TimerRunner(pool)
+    runner.start()
+    try:
+        yield
+    finally:
+        await runner.stop()
 
 
 def create_app(
@@ -57,7 +73,8 @@ def create_app(
         await asyncio.to_thread(passwords.warm_up)
         if services is not None:
             app.state.services = services
-            yield
+            async with running_timers(services.db.pool):
+                yield
             return
         db = await connect_database(
             db_url or database_url(settings),
@@ -66,7 +83,8 @@ def create_app(
         )
         app.state.services = Services(settings=settings, db=db, editions=editions)
         try:
-            yield
+            async with running_timers(db.pool):
+                yield
         finally:
             await db.close()
 
@@ -92,6 +110,7 @@ def create_app(
             *activities.CONTROLLERS,
             *tasks.CONTROLLERS,
             *search.CONTROLLERS,
+            *imports.CONTROLLERS,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],

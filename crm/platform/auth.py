@@ -247,6 +247,25 @@ async def authenticate(db: Database, token: str) -> Principal:
     return Principal(tenant=tenant, **fields)
 
 
+async def principal_of_user(tenant: TenantRef, user_id: int) -> Principal | None:
+    """The principal of an active user, for work done on their behalf without a token
+    (an import job, a bot update, a process step). Call inside the tenant's scope."""
+    row = await scope_connection().fetchrow(
+        """
+        SELECT u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role, u.department_id,
+               coalesce(r.rights, '{}'::jsonb)::text AS rights
+        FROM users u LEFT JOIN roles r ON r.key = u.role
+        WHERE u.id = $1 AND u.is_active
+        """,
+        user_id,
+    )
+    if row is None:
+        return None
+    fields = dict(row)
+    fields["rights"] = json.loads(fields["rights"])
+    return Principal(tenant=tenant, token_id=0, **fields)
+
+
 async def revoke_token(db: Database, principal: Principal, *, origin: Origin | None = None) -> None:
     origin = origin or Origin()
     async with tenant_scope(principal.tenant):

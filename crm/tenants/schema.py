@@ -11,6 +11,7 @@ from crm.tenants.audit.tables import AuditEntry, AuditHead
 from crm.tenants.clients.tables import CLIENT_DDL, Client, ClientRelation
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
 from crm.tenants.deals.tables import DEAL_DDL, Deal, DealStageChange
+from crm.tenants.imports.tables import ImportJob
 from crm.tenants.leads.tables import LEAD_DDL, Lead
 from crm.tenants.mail.tables import OutboxMessage
 from crm.tenants.tasks.tables import TASK_DDL, Task
@@ -53,6 +54,7 @@ TENANT_TABLES: list[type[Table]] = [
     Lead,
     Task,
     Activity,
+    ImportJob,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (

@@ -1,0 +1,1 @@
+"""Importing clients from CSV files, as a resumable background job with progress."""
