@@ -97,15 +97,9 @@ def page_query(query: Select, ordering: Ordering, cursor: str | None, limit: int
         if ordering.field == "id":
             query = query.where(WhereRaw(f"{column} {after} {{}}", state.last_id))
         else:
-            # (sort value, id) strictly after the last row of the previous page.
-            query = query.where(
-                WhereRaw(
-                    f"({column} {after} {{}} OR ({column} = {{}} AND id {after} {{}}))",
-                    state.value,
-                    state.value,
-                    state.last_id,
-                )
-            )
+            # (sort value, id) strictly after the last row of the previous page. A row
+            # comparison, so PostgreSQL uses it as an index condition on the sort column.
+            query = query.where(WhereRaw(f"({column}, id) {after} ({{}}, {{}})", state.value, state.last_id))
     return query.limit(limit + 1)
 
 

@@ -12,10 +12,17 @@ from piccolo.columns import Column
 from piccolo.columns.combination import Combinable, WhereRaw
 
 from crm.platform.auth import Principal
-from crm.tenants.users.services import department_subtree
 
 EVERYTHING = WhereRaw("TRUE")
 NOTHING = WhereRaw("FALSE")
+# The users of a department and of every department below it, computed inside the list
+# query itself: one round trip instead of two.
+_SUBTREE_USERS = (
+    "(WITH RECURSIVE subtree AS ("
+    "SELECT id FROM departments WHERE id = {}"
+    " UNION ALL SELECT d.id FROM departments d JOIN subtree s ON d.parent_id = s.id)"
+    " SELECT u.id FROM users u JOIN subtree s ON u.department_id = s.id)"
+)
 
 
 async def records_in_scope(principal: Principal, entity: str, action: str, *owners: Column) -> Combinable:
@@ -29,13 +36,10 @@ async def records_in_scope(principal: Principal, entity: str, action: str, *owne
         return NOTHING
     condition: Combinable = _any_owner_is(owners, principal.user_id)
     if scope == "department" and principal.department_id is not None:
-        departments = await department_subtree(principal.department_id)
         for owner in owners:
-            # One sub-select per owner column; PostgreSQL turns it into a hashed semi-join.
-            condition = condition | WhereRaw(
-                f'"{owner._meta.db_column_name}" IN (SELECT id FROM users WHERE department_id = ANY({{}}))',
-                departments,
-            )
+            # One sub-select per owner column; PostgreSQL runs it once, as a hashed sub-plan.
+            column = owner._meta.db_column_name
+            condition = condition | WhereRaw(f'"{column}" IN {_SUBTREE_USERS}', principal.department_id)
     return condition
 
 
