@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Integer, Serial, Timestamptz, Varchar
+from piccolo.columns import JSONB, BigSerial, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -53,4 +53,20 @@ class LoginFailures(Table, tablename="login_failures", schema="platform"):
     last_failure_at = Timestamptz(default=TimestamptzNow())
 
 
-PLATFORM_TABLES: list[type[Table]] = [Tenant, Identity, RateLimitWindow, LoginFailures]
+class Timer(Table, tablename="timers", schema="platform"):
+    """Work due at a time for a tenant; see crm/platform/timers.py (which uses SQL directly)."""
+
+    id = BigSerial(primary_key=True)
+    tenant_id = Varchar(length=32)
+    kind = Varchar(length=100)
+    payload = JSONB(default={})
+    due_at = Timestamptz(default=TimestamptzNow())
+    state = Varchar(length=10, default="pending")  # pending | running | done | failed
+    attempts = Integer(default=0)
+    lease_until = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    finished_at = Timestamptz(null=True, default=None)
+
+
+PLATFORM_TABLES: list[type[Table]] = [Tenant, Identity, RateLimitWindow, LoginFailures, Timer]
