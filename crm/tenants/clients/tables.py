@@ -50,7 +50,17 @@ CLIENT_DDL: tuple[str, ...] = (
     'CREATE INDEX clients_emails ON "clients" USING gin ("emails")',
     'CREATE INDEX clients_tax_id ON "clients" ("tax_id")',
     'CREATE INDEX clients_responsible_id ON "clients" ("responsible_id")',
+    # "own" scopes are responsible OR author; also keeps ON DELETE SET NULL of a user cheap.
+    'CREATE INDEX clients_author_id ON "clients" ("author_id")',
     'CREATE INDEX clients_last_contact_at ON "clients" ("last_contact_at")',
+    # Search ranks names by word similarity: GiST walks them best first (KNN), so the top
+    # hits of a common name cost a few index pages instead of scoring every match.
+    f'CREATE INDEX clients_name_trgm_knn ON "clients" USING gist (({SEARCH_NAME}) gist_trgm_ops)',
+    # The list's filters and keyset orders (sort=created_at|updated_at pages by (value, id)).
+    'CREATE INDEX clients_tags ON "clients" USING gin ("tags")',
+    'CREATE INDEX clients_custom ON "clients" USING gin ("custom" jsonb_path_ops)',
+    'CREATE INDEX clients_created_at ON "clients" ("created_at", "id")',
+    'CREATE INDEX clients_updated_at ON "clients" ("updated_at", "id")',
     'CREATE UNIQUE INDEX client_relations_pair ON "client_relations" ("person_id", "company_id")',
     'CREATE INDEX client_relations_company_id ON "client_relations" ("company_id")',
 )

@@ -1,0 +1,181 @@
+"""Cleaning what people type about a client into the stored form, naming every bad field.
+
+Phones become E.164 in the company's region, e-mails lower case, tags trimmed lower-case
+keys; duplicates inside one list are dropped, order kept.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import msgspec
+
+from crm.platform.auth import Principal
+from crm.platform.errors import FieldError, Forbidden, InvalidInput
+from crm.tenants.clients.phones import InvalidPhone, normalize_phone
+from crm.tenants.clients.schemas import KINDS, STATUSES, Address, ClientCreate, ClientUpdate, Messenger
+from crm.tenants.configuration.settings import company_profile
+from crm.tenants.users.services import department_subtree
+from crm.tenants.users.tables import User
+
+MAX_NAME = 300
+MAX_PHONES = 20
+MAX_EMAILS = 20
+MAX_CONTACTS = 20  # messengers, addresses
+MAX_TAGS = 30
+MAX_TAG = 50
+# A sane address, not RFC 5322: one @, no spaces, a dot in the domain (Unicode allowed: почта@пример.рф).
+EMAIL = re.compile(r"^[^\s@,;<>()\[\]\\\"]{1,64}@[^\s@,;<>()\[\]\\\".]+(\.[^\s@,;<>()\[\]\\\".]+)+$")
+KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+TAX_ID = re.compile(r"^\d{5,20}$")  # Russian INN: 10 digits (companies) or 12 (people)
+
+
+async def phone_region() -> str | None:
+    """The region local numbers are read in: the company's current setting."""
+    region: str | None = (await company_profile()).get("phone_region")
+    return region
+
+
+def clean_fields(data: ClientCreate | ClientUpdate, region: str | None, errors: list[FieldError]) -> dict[str, Any]:
+    """The stored values of the fields ``data`` sets (UNSET fields are left out)."""
+    values: dict[str, Any] = {}
+    given = {field: getattr(data, field) for field in data.__struct_fields__}
+    given = {field: value for field, value in given.items() if value is not msgspec.UNSET}
+    if "kind" in given:
+        if given["kind"] not in KINDS:
+            errors.append(FieldError("kind", "must be company or person"))
+        values["kind"] = given["kind"]
+    if "name" in given:
+        name = " ".join(given["name"].split())
+        if not 1 <= len(name) <= MAX_NAME:
+            errors.append(FieldError("name", f"must be 1 to {MAX_NAME} characters"))
+        values["name"] = name
+    if "phones" in given:
+        values["phones"] = _phones(given["phones"], region, errors)
+    if "emails" in given:
+        values["emails"] = _emails(given["emails"], errors)
+    if "messengers" in given:
+        values["messengers"] = _contacts("messengers", given["messengers"], errors)
+    if "addresses" in given:
+        values["addresses"] = _contacts("addresses", given["addresses"], errors)
+    if "tax_id" in given:
+        values["tax_id"] = _tax_id(given["tax_id"], errors)
+    if "source" in given:
+        source = given["source"].strip().lower()
+        if not KEY.fullmatch(source):
+            errors.append(FieldError("source", "must be a short key: latin letters, digits and _ (web_form, call, …)"))
+        values["source"] = source
+    if "status" in given:
+        if given["status"] not in STATUSES:
+            errors.append(FieldError("status", f"must be one of {', '.join(STATUSES)}"))
+        values["status"] = given["status"]
+    if "responsible_id" in given and given["responsible_id"] is not None:
+        values["responsible_id"] = given["responsible_id"]
+    if "tags" in given:
+        values["tags"] = _tags(given["tags"], errors)
+    if "birthday" in given:
+        birthday: date | None = given["birthday"]
+        if birthday is not None and not date(1900, 1, 1) <= birthday <= date.today():
+            errors.append(FieldError("birthday", "must be a past date after 1900"))
+        values["birthday"] = birthday
+    return values
+
+
+def check_kind_fields(kind: str, birthday: date | None, errors: list[FieldError]) -> None:
+    if kind == "company" and birthday is not None:
+        errors.append(FieldError("birthday", "only people have a birthday"))
+
+
+def _phones(raw: list[str], region: str | None, errors: list[FieldError]) -> list[str]:
+    phones: list[str] = []
+    if len(raw) > MAX_PHONES:
+        errors.append(FieldError("phones", f"at most {MAX_PHONES} numbers"))
+    for index, text in enumerate(raw):
+        try:
+            phone = normalize_phone(text, region)
+        except InvalidPhone:
+            errors.append(FieldError(f"phones.{index}", "is not a phone number"))
+            continue
+        if phone not in phones:
+            phones.append(phone)
+    return phones
+
+
+def _emails(raw: list[str], errors: list[FieldError]) -> list[str]:
+    emails: list[str] = []
+    if len(raw) > MAX_EMAILS:
+        errors.append(FieldError("emails", f"at most {MAX_EMAILS} addresses"))
+    for index, text in enumerate(raw):
+        email = text.strip().lower()
+        if len(email) > 320 or not EMAIL.fullmatch(email):
+            errors.append(FieldError(f"emails.{index}", "is not an e-mail address"))
+        elif email not in emails:
+            emails.append(email)
+    return emails
+
+
+def _contacts(field: str, raw: list[Messenger] | list[Address], errors: list[FieldError]) -> list[dict[str, str]]:
+    """Messengers ({kind, handle}) or addresses ({kind, text}), trimmed, without repeats."""
+    items: list[dict[str, str]] = []
+    limit = 200 if field == "messengers" else 1000
+    if len(raw) > MAX_CONTACTS:
+        errors.append(FieldError(field, f"at most {MAX_CONTACTS} entries"))
+    for index, item in enumerate(raw):
+        cleaned = {name: value.strip() for name, value in msgspec.structs.asdict(item).items()}
+        cleaned["kind"] = cleaned["kind"].lower()
+        if not KEY.fullmatch(cleaned["kind"]):
+            errors.append(FieldError(f"{field}.{index}.kind", "must be a short key: latin letters, digits and _"))
+        value_field = "handle" if field == "messengers" else "text"
+        if not 1 <= len(cleaned[value_field]) <= limit:
+            errors.append(FieldError(f"{field}.{index}.{value_field}", f"must be 1 to {limit} characters"))
+        if cleaned not in items:
+            items.append(cleaned)
+    return items
+
+
+def _tax_id(raw: str | None, errors: list[FieldError]) -> str | None:
+    if raw is None:
+        return None
+    digits = "".join(raw.split())
+    if not digits:
+        return None
+    if not TAX_ID.fullmatch(digits):
+        errors.append(FieldError("tax_id", "must be 5 to 20 digits (a Russian INN has 10 or 12)"))
+    return digits
+
+
+def _tags(raw: list[str], errors: list[FieldError]) -> list[str]:
+    tags: list[str] = []
+    for index, text in enumerate(raw):
+        tag = " ".join(text.split()).lower()
+        if not 1 <= len(tag) <= MAX_TAG:
+            errors.append(FieldError(f"tags.{index}", f"must be 1 to {MAX_TAG} characters"))
+        elif tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        errors.append(FieldError("tags", f"at most {MAX_TAGS} tags"))
+    return tags
+
+
+async def ensure_assignable(principal: Principal, user_id: int) -> None:
+    """Raise unless ``principal`` may make ``user_id`` responsible for a client: oneself
+    always; another active user with the ``clients.assign`` right covering them."""
+    if user_id == principal.user_id:
+        return
+    scope = principal.scope("clients", "assign")
+    if scope == "none":
+        raise Forbidden("Your role does not allow giving clients to other users.", permission="clients.assign")
+    user = await User.select(User.department_id, User.is_active).where(User.id == user_id).first()
+    if user is None or not user["is_active"]:
+        raise InvalidInput("No such user.", errors=[FieldError("responsible_id", "is not an active user")])
+    if scope == "all":
+        return
+    if (
+        scope == "department"
+        and principal.department_id is not None
+        and user["department_id"] in await department_subtree(principal.department_id)
+    ):
+        return
+    raise Forbidden("Your role allows giving clients only to users of your department.", permission="clients.assign")

@@ -1,0 +1,118 @@
+"""Search: clients by name (any case, ё = е), phone in any format, e-mail and tax id; deals and
+tasks by title; ranked best first; within the caller's rights; never across companies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import TenantFactory, add_staff
+from tests.integration.test_clients import create_client, insert_deal, insert_task, my_id
+
+
+async def search(http: httpx.AsyncClient, auth: dict[str, str], q: str, **params: Any) -> list[dict[str, Any]]:
+    response = await http.get("/api/v1/search", params={"q": q, **params}, headers=auth)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    scores = [item["score"] for item in items]
+    assert scores == sorted(scores, reverse=True), q  # best first
+    return items
+
+
+def titles(items: list[dict[str, Any]]) -> list[str]:
+    return [item["title"] for item in items]
+
+
+async def test_names_phones_emails_and_tax_ids(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    petr = await create_client(http, company.auth, name="ИВАНОВ Пётр", phones=["8 (912) 345-67-89"])
+    await create_client(http, company.auth, name="Иванова Анна Сергеевна", emails=["anna@example.ru"])
+    await create_client(http, company.auth, kind="company", name="Brightline Logistics Ltd", tax_id="7707083893")
+    await create_client(http, company.auth, kind="company", name="ООО «Северный ветер»")
+    await create_client(http, other.auth, name="Иванов Пётр", phones=["+79123456789"], emails=["anna@example.ru"])
+
+    found = await search(http, company.auth, "Иванов")
+    assert titles(found) == ["ИВАНОВ Пётр", "Иванова Анна Сергеевна"]
+    assert found[0] == {
+        "type": "client",
+        "id": petr["id"],
+        "title": "ИВАНОВ Пётр",
+        "subtitle": "person · +79123456789",
+        "score": found[0]["score"],
+    }
+    assert titles(await search(http, company.auth, "петр")) == ["ИВАНОВ Пётр"]
+    assert titles(await search(http, company.auth, "ПЁТР")) == ["ИВАНОВ Пётр"]
+    assert titles(await search(http, company.auth, "brightline")) == ["Brightline Logistics Ltd"]
+    assert titles(await search(http, company.auth, "северный")) == ["ООО «Северный ветер»"]
+    for phone in ("+7 912 345-67-89", "89123456789", "9123456789", "8 912 345 67 89"):
+        hits = await search(http, company.auth, phone)
+        assert titles(hits) == ["ИВАНОВ Пётр"] and hits[0]["score"] == 1.0, phone
+    suffix = await search(http, company.auth, "345-67-89")
+    assert titles(suffix) == ["ИВАНОВ Пётр"] and suffix[0]["score"] < 1.0
+    assert titles(await search(http, company.auth, "ANNA@example.ru")) == ["Иванова Анна Сергеевна"]
+    assert titles(await search(http, company.auth, "7707083893")) == ["Brightline Logistics Ltd"]
+    assert await search(http, company.auth, "Сидоров") == []
+    # The other company finds only its own client, with the same phone and e-mail.
+    theirs = await search(http, other.auth, "+7 912 345-67-89")
+    assert titles(theirs) == ["Иванов Пётр"]
+    assert titles(await search(http, other.auth, "brightline")) == []
+
+
+async def test_exact_contacts_rank_above_names(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    # One client is named like an e-mail fragment, the other has that exact e-mail.
+    await create_client(http, company.auth, name="Sales Example", phones=["+79031112233"])
+    owner = await create_client(http, company.auth, name="Ольга Петрова", emails=["sales@example.ru"])
+    hits = await search(http, company.auth, "sales@example.ru")
+    assert hits[0]["id"] == owner["id"] and hits[0]["score"] == 1.0
+    assert len({hit["id"] for hit in hits}) == len(hits)  # one entry per client
+    # An exact name outranks a longer name that contains it.
+    await create_client(http, company.auth, name="Петров")
+    await create_client(http, company.auth, name="Петров Сергей Николаевич")
+    assert titles(await search(http, company.auth, "петров"))[0] == "Петров"
+    limited = await search(http, company.auth, "петров", limit=1)
+    assert len(limited) == 1
+    assert await search(http, other.auth, "петров") == []
+
+
+async def test_deals_and_tasks_within_rights(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
+    admin_id = await my_id(http, company.auth)
+    anna = await add_staff(http, company, "anna", role="manager")
+    boris = await add_staff(http, company, "boris", role="manager")
+    annas_client = await create_client(http, anna.auth, name="Смирнов Алексей", phones=["+79161234567"])
+    admins_client = await create_client(http, company.auth, name="Смирнова Ольга")
+    await insert_deal(company, annas_client["id"], "Поставка оборудования Смирнову", anna.id)
+    await insert_deal(company, admins_client["id"], "Поставка бумаги", admin_id)
+    await insert_task(company, annas_client["id"], "Позвонить Смирнову про поставку", anna.id)
+    await insert_task(company, None, "Поставка: проверить склад", admin_id)
+
+    everything = await search(http, company.auth, "поставка")
+    assert {hit["type"] for hit in everything} == {"deal", "task"}
+    assert len(everything) == 4
+    deal = next(hit for hit in everything if hit["title"] == "Поставка бумаги")
+    assert deal["subtitle"].startswith("Смирнова Ольга · 0.00 RUB")
+
+    annas = await search(http, anna.auth, "поставка")
+    assert sorted(titles(annas)) == ["Позвонить Смирнову про поставку", "Поставка оборудования Смирнову"]
+    mine = await search(http, anna.auth, "смирнов")
+    assert titles(mine)[0] == "Смирнов Алексей" and "Смирнова Ольга" not in titles(mine)
+    assert {hit["type"] for hit in mine} == {"client", "deal", "task"}
+    # Boris finds nothing of Anna's or the admin's, however he asks.
+    for q in ("смирнов", "поставка", "+7 916 123-45-67"):
+        assert await search(http, boris.auth, q) == [], q
+    assert await search(http, other.auth, "поставка") == []
+
+
+async def test_query_is_validated(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    await create_client(http, company.auth, name="Ли")
+    short = await http.get("/api/v1/search", params={"q": " x "}, headers=company.auth)
+    assert short.status_code == 422 and short.json()["errors"][0]["field"] == "q"
+    assert (await http.get("/api/v1/search", params={"q": "ли", "limit": 51}, headers=company.auth)).status_code == 422
+    assert (await http.get("/api/v1/search", headers=company.auth)).status_code == 400
+    assert (await http.get("/api/v1/search", params={"q": "ли"})).status_code == 401
+    assert titles(await search(http, company.auth, "Ли")) == ["Ли"]
+    assert await search(http, other.auth, "Ли") == []
+    assert await search(http, company.auth, "100%") == []
