@@ -25,6 +25,7 @@ from crm.platform.timers import TimerRunner
 from crm.settings import Settings, load_settings
 from crm.tenants.activities import controllers as activities
 from crm.tenants.audit.controllers import AuditController
+from crm.tenants.card import controllers as card
 from crm.tenants.clients import controllers as clients
 from crm.tenants.configuration.roles import RolesController
 from crm.tenants.deals import controllers as deals
@@ -111,6 +112,7 @@ def create_app(
             *tasks.CONTROLLERS,
             *search.CONTROLLERS,
             *imports.CONTROLLERS,
+            *card.CONTROLLERS,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],

@@ -1,0 +1,1 @@
+"""The client card: everything about one client in one call."""
