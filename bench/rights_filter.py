@@ -19,7 +19,7 @@ transaction and search_path of a request), ``records_in_scope(principal, "client
 ``page_query(Client.select(*READ_COLUMNS).where(condition), ordering, cursor, 50)
 .output(load_json=True).run()``, then ``page_of``. Hand-built principals: (a) the admin
 with ``clients.read = all``; (b) the head of "Customer success" with ``clients.read =
-department``, whose subtree (4 departments, 13 users) owns or authored ~23% of the
+department``, whose subtree (4 departments, 13 users) owns or authored ~24% of the
 clients; (c) a Sales North user with ``clients.read = own``, responsible for or author
 of ~2%. The rows each principal sees are checked against plain SQL. Cases: sort by id and
 by name, each the first page, page 21 (20 cursors followed; page 6 with --quick) and the

@@ -34,12 +34,15 @@ async def records_in_scope(principal: Principal, entity: str, action: str, *owne
         return EVERYTHING
     if scope == "none" or not owners:
         return NOTHING
-    condition: Combinable = _any_owner_is(owners, principal.user_id)
-    if scope == "department" and principal.department_id is not None:
-        for owner in owners:
-            # One sub-select per owner column; PostgreSQL runs it once, as a hashed sub-plan.
-            column = owner._meta.db_column_name
-            condition = condition | WhereRaw(f'"{column}" IN {_SUBTREE_USERS}', principal.department_id)
+    if scope != "department" or principal.department_id is None:
+        return _any_owner_is(owners, principal.user_id)
+    # The user works in that department, so its users include them: no separate "= me" test.
+    condition: Combinable | None = None
+    for owner in owners:
+        # One sub-select per owner column; PostgreSQL runs it once, as a hashed sub-plan.
+        in_subtree = WhereRaw(f'"{owner._meta.db_column_name}" IN {_SUBTREE_USERS}', principal.department_id)
+        condition = in_subtree if condition is None else condition | in_subtree
+    assert condition is not None
     return condition
 
 
