@@ -48,4 +48,6 @@ DEAL_DDL: tuple[str, ...] = (
     'CREATE INDEX deals_stage_id ON "deals" ("stage_id")',
     'CREATE INDEX deals_responsible_id ON "deals" ("responsible_id")',
     'CREATE INDEX deal_stage_changes_deal_id ON "deal_stage_changes" ("deal_id", "changed_at")',
+    # Search matches titles the way it matches client names (see crm/tenants/search).
+    """CREATE INDEX deals_title_trgm ON "deals" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops)""",
 )

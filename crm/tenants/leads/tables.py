@@ -34,4 +34,5 @@ class Lead(Table, tablename="leads"):
 LEAD_DDL: tuple[str, ...] = (
     'CREATE INDEX leads_responsible_id ON "leads" ("responsible_id")',
     'CREATE INDEX leads_status ON "leads" ("status")',
+    'CREATE INDEX leads_client_id ON "leads" ("client_id")',
 )
