@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from piccolo.columns import Column
 from piccolo.columns.combination import WhereRaw
 from piccolo.query import Select
@@ -34,9 +34,11 @@ DEFAULT_LIMIT = 50
 # Ids are PostgreSQL integers; larger values from clients are refused, not overflowed.
 MAX_ID = 2**31 - 1
 
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Items per page (1–200)")]
-Cursor = Annotated[str | None, Parameter(description="The `next_cursor` of the previous page")]
-Sort = Annotated[str | None, Parameter(description="A sortable field, `-` in front for descending")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page (1–200)")]
+Cursor = Annotated[str | None, QueryParameter(description="The `next_cursor` of the previous page")]
+Sort = Annotated[str | None, QueryParameter(description="A sortable field, `-` in front for descending")]
+# An id as a filter (``?client_id=``): bounded, so a huge number is a 422, not a database error.
+IdFilter = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="An id")]
 
 
 class _CursorState(msgspec.Struct, array_like=True):

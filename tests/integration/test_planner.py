@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -115,7 +114,9 @@ async def test_default_start_and_overdue(make_tenant: TenantFactory, http: httpx
     assert start <= today < start + timedelta(days=7)
 
 
-async def test_planner_is_fast_with_half_a_million_tasks(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+async def test_planner_reads_only_the_window_of_a_large_table(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
     company = await make_tenant()
     tenant = await tenant_of(company)
     async with tenant_scope(tenant):
@@ -129,14 +130,14 @@ async def test_planner_is_fast_with_half_a_million_tasks(make_tenant: TenantFact
                     timezone=("Europe/Moscow", "Asia/Vladivostok", "Europe/Kaliningrad")[index % 3],
                 )
             )
-        # Two years of tasks, one every two minutes, spread over the 20 managers.
+        # Two years of tasks, one every five minutes, spread over the 20 managers.
         await scope_connection().execute(
             """
             INSERT INTO tasks (title, assignee_id, due_at, status, remind_before_minutes)
             SELECT 'Task ' || n, u.ids[1 + n % 20],
-                   timestamptz '2029-01-01 00:00+00' + n * interval '2 minutes',
+                   timestamptz '2029-01-01 00:00+00' + n * interval '5 minutes',
                    CASE WHEN n % 3 = 0 THEN 'done' ELSE 'open' END, '{}'
-            FROM generate_series(1, 500000) AS n,
+            FROM generate_series(1, 200000) AS n,
                  (SELECT array_agg(id ORDER BY id) AS ids FROM users WHERE role = 'manager') AS u
             """
         )
@@ -154,15 +155,13 @@ async def test_planner_is_fast_with_half_a_million_tasks(make_tenant: TenantFact
         nodes = list(_plan_nodes(json.loads(plan)[0]["Plan"]))
         assert any(node.get("Index Name") == "tasks_assignee_due" for node in nodes)
         assert not [node for node in nodes if node.get("Relation Name") == "tasks" and "Seq Scan" in node["Node Type"]]
-    started = time.perf_counter()
+    # (How fast it is, bench/ measures; here: the right rows from the right plan.)
     planner = await _planner(http, company.auth, start="2029-06-03", weeks=3)
-    elapsed = time.perf_counter() - started
     assert len(planner["employees"]) == 21
     managers = [employee for employee in planner["employees"] if employee["name"].startswith("Manager")]
-    # 21 days × 720 tasks a day, shared by 20 managers.
-    assert 15_000 <= sum(employee["total"] for employee in managers) <= 15_200
+    # 21 days × 288 tasks a day, shared by 20 managers.
+    assert 6_000 <= sum(employee["total"] for employee in managers) <= 6_100
     assert all(len(day["tasks"]) <= 50 for employee in managers for day in employee["days"])
-    assert elapsed < 3.0, f"planner took {elapsed:.2f}s"
 
 
 def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput
-from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, ListSpec, Sort, page_of, page_query
+from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, IdFilter, Limit, ListSpec, Sort, page_of, page_query
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.activities.outcomes import CallOutcomesController
@@ -28,7 +28,6 @@ from crm.tenants.activities.services import (
     update_activity,
 )
 from crm.tenants.activities.tables import Activity
-from crm.tenants.tasks.reads import IdFilter
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 ACTIVITY_LIST = ListSpec(

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
 from crm.platform.auth import Principal
-from crm.platform.listing import DEFAULT_LIMIT, Cursor, Limit, ListSpec, Sort, page_of, page_query
+from crm.platform.listing import DEFAULT_LIMIT, Cursor, IdFilter, Limit, ListSpec, Sort, page_of, page_query
 from crm.platform.security import permission
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.audit.tables import AuditEntry
@@ -72,7 +72,7 @@ class AuditController(Controller):
         principal: NamedDependency[Principal],
         entity: FromQuery[str | None] = None,
         entity_id: FromQuery[str | None] = None,
-        actor_id: FromQuery[int | None] = None,
+        actor_id: IdFilter = None,
         action: FromQuery[str | None] = None,
         occurred_at_from: FromQuery[datetime | None] = None,
         occurred_at_to: FromQuery[datetime | None] = None,

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput
-from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, Sort
+from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, IdFilter, Limit, Sort
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.clients._listing import CLIENT_LIST, ClientFilters, list_clients
@@ -76,7 +76,7 @@ class ClientsController(Controller):
         kind: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         source: FromQuery[str | None] = None,
-        responsible_id: FromQuery[int | None] = None,
+        responsible_id: IdFilter = None,
         tag: FromQuery[str | None] = None,
         created_at_from: FromQuery[datetime | None] = None,
         created_at_to: FromQuery[datetime | None] = None,

@@ -16,7 +16,18 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput, NotFound
-from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, ListSpec, Sort, escape_like, page_of, page_query
+from crm.platform.listing import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    Cursor,
+    IdFilter,
+    Limit,
+    ListSpec,
+    Sort,
+    escape_like,
+    page_of,
+    page_query,
+)
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.deals.pipelines import (
@@ -185,11 +196,11 @@ class DealsController(Controller):
     async def list_deals(
         self,
         principal: NamedDependency[Principal],
-        client_id: FromQuery[int | None] = None,
-        pipeline_id: FromQuery[int | None] = None,
-        stage_id: FromQuery[int | None] = None,
+        client_id: IdFilter = None,
+        pipeline_id: IdFilter = None,
+        stage_id: IdFilter = None,
         status: FromQuery[str | None] = None,
-        responsible_id: FromQuery[int | None] = None,
+        responsible_id: IdFilter = None,
         q: FromQuery[str | None] = None,
         amount_from: FromQuery[Decimal | None] = None,
         amount_to: FromQuery[Decimal | None] = None,

@@ -16,7 +16,18 @@ from piccolo.columns.combination import Combinable, WhereRaw
 
 from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput
-from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, ListSpec, Sort, escape_like, page_of, page_query
+from crm.platform.listing import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    Cursor,
+    IdFilter,
+    Limit,
+    ListSpec,
+    Sort,
+    escape_like,
+    page_of,
+    page_query,
+)
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.clients.phones import phone_or_none
@@ -82,7 +93,7 @@ class LeadsController(Controller):
         principal: NamedDependency[Principal],
         status: FromQuery[str | None] = None,
         source: FromQuery[str | None] = None,
-        responsible_id: FromQuery[int | None] = None,
+        responsible_id: IdFilter = None,
         q: FromQuery[str | None] = None,
         sort: Sort = None,
         cursor: Cursor = None,

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, Parameter, PathParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import Principal
-from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, Sort, page_of
+from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, IdFilter, Limit, Sort, page_of
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.tasks.dormant import DormantClientsController
 from crm.tenants.tasks.planner import DEFAULT_WEEKS, MAX_WEEKS, build_planner
-from crm.tenants.tasks.reads import TASK_LIST, IdFilter, TaskFilters, task_page, task_read, task_reads
+from crm.tenants.tasks.reads import TASK_LIST, TaskFilters, task_page, task_read, task_reads
 from crm.tenants.tasks.schemas import Planner, TaskCompleted, TaskCreate, TaskPage, TaskRead, TaskUpdate
 from crm.tenants.tasks.services import (
     complete_task,
@@ -29,7 +29,7 @@ from crm.tenants.tasks.services import (
 )
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
-Weeks = Annotated[int, Parameter(ge=1, le=MAX_WEEKS, description=f"1 to {MAX_WEEKS}")]
+Weeks = Annotated[int, QueryParameter(ge=1, le=MAX_WEEKS, description=f"1 to {MAX_WEEKS}")]
 
 
 class TasksController(Controller):

@@ -16,18 +16,17 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from piccolo.columns.combination import Combinable
 
 from crm.platform.auth import Origin, Principal
 from crm.platform.errors import FieldError, InvalidInput
-from crm.platform.listing import DEFAULT_LIMIT, Cursor, Limit, ListSpec, Sort, page_of, page_query
+from crm.platform.listing import DEFAULT_LIMIT, Cursor, IdFilter, Limit, ListSpec, Sort, page_of, page_query
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant, scope_connection, tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.clients.tables import Client
-from crm.tenants.tasks.reads import IdFilter
 from crm.tenants.tasks.schemas import AwareDatetime
 from crm.tenants.tasks.services import MAX_TITLE, aware_utc, may_assign, task_type_keys
 from crm.tenants.tasks.tables import Task
@@ -35,7 +34,7 @@ from crm.tenants.users.scopes import records_in_scope
 from crm.tenants.users.tables import User
 
 MAX_DAYS = 3650
-Days = Annotated[int, Parameter(ge=1, le=MAX_DAYS, description="Days without a completed activity")]
+Days = Annotated[int, QueryParameter(ge=1, le=MAX_DAYS, description="Days without a completed activity")]
 DEFAULT_DAYS = 30
 # One request creates at most this many tasks (one transaction); call again for the rest.
 MAX_CALL_TASKS = 1000

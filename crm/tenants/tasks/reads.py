@@ -8,22 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from litestar.params import Parameter
 
 from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput
-from crm.platform.listing import MAX_ID, ListSpec, Ordering, page_query
+from crm.platform.listing import ListSpec, Ordering, page_query
 from crm.tenants.tasks.schemas import TaskRead
 from crm.tenants.tasks.services import TASK_COLUMNS, tasks_in_scope
 from crm.tenants.tasks.tables import Task
 from crm.tenants.users.tables import User
 
 # An id filter in a query string: out-of-range values answer 422 instead of reaching SQL.
-IdFilter = Annotated[int | None, Parameter(ge=1, le=MAX_ID, description="An id")]
 TASK_LIST = ListSpec(
     sortable={"due_at": Task.due_at, "created_at": Task.created_at, "id": Task.id},
     default_sort="due_at",

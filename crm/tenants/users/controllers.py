@@ -12,7 +12,18 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
-from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, ListSpec, Sort, escape_like, page_of, page_query
+from crm.platform.listing import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    Cursor,
+    IdFilter,
+    Limit,
+    ListSpec,
+    Sort,
+    escape_like,
+    page_of,
+    page_query,
+)
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.users.schemas import (
@@ -57,7 +68,7 @@ class UsersController(Controller):
         self,
         principal: NamedDependency[Principal],
         q: FromQuery[str | None] = None,
-        department_id: FromQuery[int | None] = None,
+        department_id: IdFilter = None,
         role: FromQuery[str | None] = None,
         is_active: FromQuery[bool | None] = None,
         sort: Sort = None,
