@@ -35,4 +35,6 @@ TASK_DDL: tuple[str, ...] = (
     'CREATE INDEX tasks_assignee_due ON "tasks" ("assignee_id", "due_at")',
     'CREATE INDEX tasks_client_id ON "tasks" ("client_id")',
     'CREATE INDEX tasks_deal_id ON "tasks" ("deal_id")',
+    # Search matches titles the way it matches client names (see crm/tenants/search).
+    """CREATE INDEX tasks_title_trgm ON "tasks" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops)""",
 )
