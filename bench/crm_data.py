@@ -455,7 +455,10 @@ def activity_counts(rng: random.Random, clients: int, total: int) -> list[int]:
     """A heavy-tailed count per client summing to ``total``: 15% none, most a handful, a few
     hundreds, the largest ~2,000 (capped at 1% of the total)."""
     cap = max(50, min(2000, total // 100))
-    raw = [0.0 if rng.random() < 0.15 else min(float(cap), 2.0 / (1.0 - rng.random()) ** (1 / 1.15)) for _ in range(clients)]
+    raw = [
+        0.0 if rng.random() < 0.15 else min(float(cap), 2.0 / (1.0 - rng.random()) ** (1 / 1.15))
+        for _ in range(clients)
+    ]
     scale = total / sum(raw)
     counts = [min(cap, int(value * scale + rng.random())) if value else 0 for value in raw]
     missing = total - sum(counts)
@@ -545,9 +548,7 @@ async def fill_company(
     timings: dict[str, float] = {}
     now = datetime.now(UTC)
     async with services.db.pool.acquire() as connection:
-        superuser = bool(
-            await connection.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        )
+        superuser = bool(await connection.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
         await connection.execute(f'SET search_path = "{tenant.schema}", public')
         await connection.execute("SET maintenance_work_mem = '256MB'")
         await connection.execute("SET synchronous_commit = off")
@@ -999,7 +1000,7 @@ async def describe(services: Services, world: World) -> None:
         f" per employee and weekday median {load['median']}, min {load['least']}, max {load['top']}"
     )
     mine = await pool.fetchval(
-        f'SELECT count(*) FROM "{schema}".tasks WHERE assignee_id = $1 AND status <> \'cancelled\''
+        f"SELECT count(*) FROM \"{schema}\".tasks WHERE assignee_id = $1 AND status <> 'cancelled'"
         " AND due_at >= date_trunc('week', now()) AND due_at < date_trunc('week', now()) + interval '21 days'",
         world.manager.user_id,
     )

@@ -12,13 +12,10 @@ from typing import Any
 
 import msgspec
 
-from crm.platform.auth import Principal
-from crm.platform.errors import FieldError, Forbidden, InvalidInput
+from crm.platform.errors import FieldError
 from crm.tenants.clients.phones import InvalidPhone, normalize_phone
 from crm.tenants.clients.schemas import KINDS, STATUSES, Address, ClientCreate, ClientUpdate, Messenger
 from crm.tenants.configuration.settings import company_profile
-from crm.tenants.users.services import department_subtree
-from crm.tenants.users.tables import User
 
 MAX_NAME = 300
 MAX_PHONES = 20
@@ -157,25 +154,3 @@ def _tags(raw: list[str], errors: list[FieldError]) -> list[str]:
     if len(tags) > MAX_TAGS:
         errors.append(FieldError("tags", f"at most {MAX_TAGS} tags"))
     return tags
-
-
-async def ensure_assignable(principal: Principal, user_id: int) -> None:
-    """Raise unless ``principal`` may make ``user_id`` responsible for a client: oneself
-    always; another active user with the ``clients.assign`` right covering them."""
-    if user_id == principal.user_id:
-        return
-    scope = principal.scope("clients", "assign")
-    if scope == "none":
-        raise Forbidden("Your role does not allow giving clients to other users.", permission="clients.assign")
-    user = await User.select(User.department_id, User.is_active).where(User.id == user_id).first()
-    if user is None or not user["is_active"]:
-        raise InvalidInput("No such user.", errors=[FieldError("responsible_id", "is not an active user")])
-    if scope == "all":
-        return
-    if (
-        scope == "department"
-        and principal.department_id is not None
-        and user["department_id"] in await department_subtree(principal.department_id)
-    ):
-        return
-    raise Forbidden("Your role allows giving clients only to users of your department.", permission="clients.assign")

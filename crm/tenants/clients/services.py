@@ -17,12 +17,13 @@ from crm.platform.errors import Conflict, FieldError, Forbidden, InvalidInput, N
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.clients._duplicates import refuse_duplicates
-from crm.tenants.clients._input import check_kind_fields, clean_fields, ensure_assignable, phone_region
+from crm.tenants.clients._input import check_kind_fields, clean_fields, phone_region
 from crm.tenants.clients._read import READ_COLUMNS, clients_in_scope, load_client, with_relations
 from crm.tenants.clients.schemas import ClientCreate, ClientRead, ClientUpdate
 from crm.tenants.clients.tables import Client, ClientRelation
 from crm.tenants.configuration.custom_fields import validate_custom
 from crm.tenants.deals.tables import Deal
+from crm.tenants.users.scopes import assignee_problems
 
 MAX_POSITION = 200
 
@@ -56,7 +57,7 @@ async def create_client(principal: Principal, data: ClientCreate, *, origin: Ori
         if errors:
             raise InvalidInput("The client has invalid fields.", errors=errors)
         values["responsible_id"] = data.responsible_id or principal.user_id
-        await ensure_assignable(principal, values["responsible_id"])
+        await _ensure_assignable(principal, values["responsible_id"])
         if not force:
             await refuse_duplicates(
                 principal, phones=values["phones"], emails=values["emails"], tax_id=values["tax_id"]
@@ -95,7 +96,7 @@ async def update_client(
             raise InvalidInput("The client change has invalid fields.", errors=errors)
         diff = {field: (current[field], value) for field, value in values.items() if current[field] != value}
         if "responsible_id" in diff:
-            await ensure_assignable(principal, diff["responsible_id"][1])
+            await _ensure_assignable(principal, diff["responsible_id"][1])
         if not force:
             # Only what this change adds: a duplicate saved earlier with force stays allowed.
             await refuse_duplicates(
@@ -246,3 +247,9 @@ __all__ = [
     "update_client",
     "with_relations",
 ]
+
+
+async def _ensure_assignable(principal: Principal, user_id: int) -> None:
+    problems = await assignee_problems(principal, "clients", user_id)
+    if problems:
+        raise InvalidInput("The client cannot be given to that user.", errors=problems)

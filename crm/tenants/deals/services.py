@@ -27,10 +27,9 @@ from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.custom_fields import validate_custom
 from crm.tenants.configuration.tables import Pipeline
 from crm.tenants.deals.pipelines import first_open_stage, first_pipeline_id, stage_by_id
-from crm.tenants.deals.responsibles import responsible_problems
 from crm.tenants.deals.schemas import DealCreate, DealMove, DealUpdate
 from crm.tenants.deals.tables import Deal, DealStageChange
-from crm.tenants.users.scopes import records_in_scope
+from crm.tenants.users.scopes import assignee_problems, records_in_scope
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 # NUMERIC(14, 2): twelve digits before the point.
@@ -184,7 +183,7 @@ async def create_deal(principal: Principal, data: DealCreate, *, origin: Origin)
         stage = await _starting_stage(data, errors)
         if stage is not None:
             errors += reason_problems(data.lost_reason, stage["kind"])
-        errors += await responsible_problems(principal, "deals", responsible_id)
+        errors += await assignee_problems(principal, "deals", responsible_id)
         custom, custom_errors = await custom_problems(principal, data.custom)
         errors += custom_errors
         if errors or stage is None:
@@ -279,7 +278,7 @@ async def update_deal(principal: Principal, deal_id: int, data: DealUpdate, *, o
             errors += await client_problems(principal, data.client_id)
             changes["client_id"] = data.client_id
         if data.responsible_id is not msgspec.UNSET and data.responsible_id != current["responsible_id"]:
-            errors += await responsible_problems(principal, "deals", data.responsible_id)
+            errors += await assignee_problems(principal, "deals", data.responsible_id)
             changes["responsible_id"] = data.responsible_id
         if data.custom is not msgspec.UNSET:
             changes["custom"], custom_errors = await custom_problems(principal, data.custom, current["custom"])

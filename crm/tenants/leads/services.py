@@ -22,10 +22,9 @@ from crm.tenants.clients._input import EMAIL, MAX_EMAILS, MAX_PHONES
 from crm.tenants.clients.phones import InvalidPhone, normalize_phone
 from crm.tenants.configuration.custom_fields import validate_custom
 from crm.tenants.configuration.settings import company_profile
-from crm.tenants.deals.responsibles import responsible_problems
 from crm.tenants.leads.schemas import EDITABLE_STATUSES, SOURCES, LeadCreate, LeadUpdate
 from crm.tenants.leads.tables import Lead
-from crm.tenants.users.scopes import records_in_scope
+from crm.tenants.users.scopes import assignee_problems, records_in_scope
 
 MAX_NAME = 300
 MAX_NOTE = 10_000
@@ -175,7 +174,7 @@ async def create_lead(principal: Principal, data: LeadCreate, *, origin: Origin)
     responsible_id = principal.user_id if data.responsible_id is None else data.responsible_id
     async with tenant_scope(principal.tenant):
         phones = clean_phones(data.phones, await phone_region(), errors)
-        errors += await responsible_problems(principal, "leads", responsible_id)
+        errors += await assignee_problems(principal, "leads", responsible_id)
         custom = await _custom(principal, data.custom, None, errors)
         if errors:
             raise InvalidInput("The lead has invalid fields.", errors=errors)
@@ -228,7 +227,7 @@ async def update_lead(principal: Principal, lead_id: int, data: LeadUpdate, *, o
         if data.phones is not msgspec.UNSET:
             values["phones"] = clean_phones(data.phones, await phone_region(), errors)
         if data.responsible_id is not msgspec.UNSET and data.responsible_id != current["responsible_id"]:
-            errors += await responsible_problems(principal, "leads", data.responsible_id)
+            errors += await assignee_problems(principal, "leads", data.responsible_id)
             values["responsible_id"] = data.responsible_id
         if data.custom is not msgspec.UNSET:
             values["custom"] = await _custom(principal, data.custom, current["custom"], errors)

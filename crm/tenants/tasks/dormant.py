@@ -28,9 +28,9 @@ from crm.platform.tenancy import read_in_tenant, scope_connection, tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.clients.tables import Client
 from crm.tenants.tasks.schemas import AwareDatetime
-from crm.tenants.tasks.services import MAX_TITLE, aware_utc, may_assign, task_type_keys
+from crm.tenants.tasks.services import MAX_TITLE, aware_utc, task_type_keys
 from crm.tenants.tasks.tables import Task
-from crm.tenants.users.scopes import records_in_scope
+from crm.tenants.users.scopes import may_assign, records_in_scope
 from crm.tenants.users.tables import User
 
 MAX_DAYS = 3650

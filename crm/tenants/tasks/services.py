@@ -24,7 +24,7 @@ from crm.tenants.deals.tables import Deal
 from crm.tenants.tasks.recurrence import InvalidRule, next_occurrence, parse_rule
 from crm.tenants.tasks.schemas import ChecklistItem, TaskCreate, TaskUpdate
 from crm.tenants.tasks.tables import Task
-from crm.tenants.users.scopes import records_in_scope
+from crm.tenants.users.scopes import may_assign, records_in_scope
 from crm.tenants.users.tables import User
 
 PRIORITIES = ("low", "normal", "high")
@@ -72,18 +72,6 @@ RECURRING_FIELDS = (
 async def tasks_in_scope(principal: Principal, action: str) -> Combinable:
     """SQL condition for the tasks ``principal`` may ``action``: assignee and author own a task."""
     return await records_in_scope(principal, "tasks", action, Task.assignee_id, Task.author_id)
-
-
-async def may_assign(principal: Principal, entity: str, user_id: int) -> bool:
-    """Whether ``principal`` may make active user ``user_id`` responsible for a record of
-    ``entity``: themselves always, anyone else within the role's ``assign`` scope."""
-    if not 1 <= user_id <= MAX_ID:
-        return False
-    if user_id == principal.user_id:
-        return True
-    # The user's own id is the "owner" column: the assign scope covers them or not.
-    covered = await records_in_scope(principal, entity, "assign", User.id)
-    return bool(await User.exists().where(User.id == user_id, User.is_active.eq(True), covered))
 
 
 async def readable_client(principal: Principal, client_id: int) -> dict[str, Any] | None:

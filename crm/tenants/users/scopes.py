@@ -12,6 +12,9 @@ from piccolo.columns import Column
 from piccolo.columns.combination import Combinable, WhereRaw
 
 from crm.platform.auth import Principal
+from crm.platform.errors import FieldError, Forbidden
+from crm.platform.listing import MAX_ID
+from crm.tenants.users.tables import User
 
 EVERYTHING = WhereRaw("TRUE")
 NOTHING = WhereRaw("FALSE")
@@ -51,3 +54,30 @@ def _any_owner_is(owners: tuple[Column, ...], user_id: int) -> Combinable:
     for owner in owners[1:]:
         condition = condition | (owner == user_id)
     return condition
+
+
+async def may_assign(principal: Principal, entity: str, user_id: int) -> bool:
+    """Whether ``principal`` may make active user ``user_id`` responsible for (or the
+    assignee of) a record of ``entity``: themselves always, anyone else within the role's
+    ``assign`` scope (inside the open tenant scope)."""
+    if user_id == principal.user_id:
+        return True
+    if not 1 <= user_id <= MAX_ID:
+        return False
+    # The user's own id is the "owner" column: the assign scope covers them or not.
+    covered = await records_in_scope(principal, entity, "assign", User.id)
+    return bool(await User.exists().where(User.id == user_id, User.is_active.eq(True), covered))
+
+
+async def assignee_problems(
+    principal: Principal, entity: str, user_id: int, *, field: str = "responsible_id"
+) -> list[FieldError]:
+    """The problem with giving a record of ``entity`` to ``user_id``, if any. A role that may
+    not give records to anyone but the user themselves gets 403 naming the right."""
+    if await may_assign(principal, entity, user_id):
+        return []
+    if principal.scope(entity, "assign") in ("none", "own"):
+        raise Forbidden(
+            f"Your role does not allow making others responsible for {entity}.", permission=f"{entity}.assign"
+        )
+    return [FieldError(field, "is not an active user you may assign")]
