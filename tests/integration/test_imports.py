@@ -92,7 +92,8 @@ async def test_a_russian_excel_file_is_imported_row_by_row(make_tenant: TenantFa
 async def test_an_interrupted_import_resumes_without_doubles(
     make_tenant: TenantFactory, http: httpx.AsyncClient, services: Any
 ) -> None:
-    company = await make_tenant()
+    company, other = await make_tenant(), await make_tenant()
+    await _finished(http, other, (await _upload(http, other, "name,phone\nСосед,+79000000001\n".encode())).json()["id"])
     lines = ["name,phone"] + [f"Клиент {n},+7 95{n:08d}" for n in range(2500)]
     content = "\n".join(lines).encode()
     tenant = await load_tenant(slug=company.slug)
@@ -127,6 +128,8 @@ async def test_an_interrupted_import_resumes_without_doubles(
         connection = scope_connection()
         assert await connection.fetchval("SELECT count(*) FROM clients") == 2500
         assert await connection.fetchval("SELECT count(DISTINCT name) FROM clients") == 2500
+    # The neighbour's single client is untouched, and theirs alone.
+    assert [c["name"] for c in (await http.get("/api/v1/clients", headers=other.auth)).json()["items"]] == ["Сосед"]
 
 
 async def test_rights_module_and_bad_files(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
