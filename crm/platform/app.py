@@ -27,6 +27,7 @@ from crm.tenants.activities import controllers as activities
 from crm.tenants.audit.controllers import AuditController
 from crm.tenants.card import controllers as card
 from crm.tenants.clients import controllers as clients
+from crm.tenants.configuration import custom_fields_api
 from crm.tenants.configuration.roles import RolesController
 from crm.tenants.deals import controllers as deals
 from crm.tenants.imports import controllers as imports
@@ -113,6 +114,7 @@ def create_app(
             *search.CONTROLLERS,
             *imports.CONTROLLERS,
             *card.CONTROLLERS,
+            *custom_fields_api.CONTROLLERS,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],

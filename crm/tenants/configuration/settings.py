@@ -24,3 +24,20 @@ async def flag(name: str, default: bool = False) -> bool:
     """A boolean from the ``settings`` record (``require_next_step``, …)."""
     values: dict[str, Any] = await setting("settings", {})
     return bool(values.get(name, default))
+
+
+async def replace_setting(key: str, value: Any) -> Any:
+    """Store ``value`` as the setting ``key``; return what it was (None if absent). The row is
+    locked first, so two admins saving at once are applied one after the other."""
+    row = (
+        await TenantSetting.select(TenantSetting.value)
+        .where(TenantSetting.key == key)
+        .lock_rows("NO KEY UPDATE")
+        .output(load_json=True)
+        .first()
+    )
+    if row is None:
+        await TenantSetting.insert(TenantSetting(key=key, value=value))
+        return None
+    await TenantSetting.update({TenantSetting.value: value}).where(TenantSetting.key == key)
+    return row["value"]
