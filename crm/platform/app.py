@@ -31,6 +31,7 @@ from crm.tenants.configuration import custom_fields_api
 from crm.tenants.configuration.roles import RolesController
 from crm.tenants.deals import controllers as deals
 from crm.tenants.imports import controllers as imports
+from crm.tenants.imports import export
 from crm.tenants.leads import controllers as leads
 from crm.tenants.search import controllers as search
 from crm.tenants.tasks import controllers as tasks
@@ -113,6 +114,7 @@ def create_app(
             *tasks.CONTROLLERS,
             *search.CONTROLLERS,
             *imports.CONTROLLERS,
+            *export.CONTROLLERS,
             *card.CONTROLLERS,
             *custom_fields_api.CONTROLLERS,
         ],

@@ -149,3 +149,37 @@ async def test_rights_module_and_bad_files(make_tenant: TenantFactory, http: htt
     bad_mapping = await _upload(http, business, RUSSIAN_EXCEL, mapping='{"Название": "password"}')
     assert bad_mapping.status_code == 422
     assert (await http.get("/api/v1/imports", headers=business.auth)).json()["items"] == []
+
+
+async def test_export_is_what_you_may_export_and_imports_back(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
+    company, other, start = await make_tenant(), await make_tenant(), await make_tenant(edition="start")
+    await _finished(http, company, (await _upload(http, company, RUSSIAN_EXCEL)).json()["id"])
+
+    exported = await http.get("/api/v1/exports/clients.csv", headers=company.auth)
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"].startswith("text/csv")
+    text = exported.content.decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("ID;Тип;Название;Телефоны")  # the admin's locale is ru
+    assert len(lines) == 3 and any('"ООО ""Ромашка"""' in line and "+79123456789" in line for line in lines)
+
+    # Back into this company: every row is a duplicate of itself. Into another company (whose
+    # users are others: the responsible column is left out), the same clients.
+    back = await _finished(http, company, (await _upload(http, company, exported.content)).json()["id"])
+    assert (back["created_rows"], back["skipped_rows"], back["error_rows"]) == (0, 2, 0)
+    mapping = (
+        '{"Тип": "kind", "Название": "name", "Телефоны": "phones", "E-mail": "emails", "ИНН": "tax_id", "Теги": "tags"}'
+    )
+    again = await _finished(http, other, (await _upload(http, other, exported.content, mapping=mapping)).json()["id"])
+    assert (again["created_rows"], again["error_rows"]) == (2, 0), again["errors"]
+    theirs = (await http.get("/api/v1/clients", headers=other.auth)).json()["items"]
+    assert sorted(c["name"] for c in theirs) == ['ООО "Ромашка"', "Пётр Иванов"]
+
+    # A manager may not export (no clients.export in the role); the start edition has no exports.
+    manager = await add_staff(http, company, "exporter", role="manager")
+    assert (await http.get("/api/v1/exports/clients.csv", headers=manager.auth)).status_code == 403
+    assert (await http.get("/api/v1/exports/clients.csv", headers=start.auth)).status_code == 402
+    log = (await http.get("/api/v1/audit", params={"action": "clients.exported"}, headers=company.auth)).json()
+    assert len(log["items"]) == 1
