@@ -75,6 +75,26 @@ class Principal:
         return self.rights.get(entity, {}).get(action, "none")
 
 
+SCOPE_ORDER = ("none", "own", "department", "all")
+# The rights of each of the user's roles (the main one and the extra ones), as a JSON list.
+ROLE_RIGHTS = (
+    "(SELECT coalesce(jsonb_agg(r.rights), '[]'::jsonb) FROM roles r"
+    " WHERE r.key = u.role OR r.key = ANY(u.extra_roles))::text"
+)
+
+
+def merge_rights(grants: list[dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
+    """The rights of several roles together: for each entity and action, the widest scope."""
+    merged: dict[str, dict[str, str]] = {}
+    for rights in grants:
+        for entity, actions in rights.items():
+            for action, scope in actions.items():
+                current = merged.setdefault(entity, {}).get(action, "none")
+                if SCOPE_ORDER.index(scope) > SCOPE_ORDER.index(current):
+                    merged[entity][action] = scope
+    return merged
+
+
 def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -216,10 +236,10 @@ async def authenticate(db: Database, token: str) -> Principal:
     async def look_up() -> asyncpg.Record | None:
         connection = scope_connection()
         row: asyncpg.Record | None = await connection.fetchrow(
-            """
+            f"""
             SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role, u.department_id,
-                   coalesce(r.rights, '{}'::jsonb)::text AS rights
-            FROM access_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN roles r ON r.key = u.role
+                   {ROLE_RIGHTS} AS rights
+            FROM access_tokens t JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
               AND (t.expires_at IS NULL OR t.expires_at > now())
             """,
@@ -243,7 +263,7 @@ async def authenticate(db: Database, token: str) -> Principal:
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
     fields = dict(row)
-    fields["rights"] = json.loads(fields["rights"])
+    fields["rights"] = merge_rights(json.loads(fields["rights"]))
     return Principal(tenant=tenant, **fields)
 
 
@@ -251,10 +271,10 @@ async def principal_of_user(tenant: TenantRef, user_id: int) -> Principal | None
     """The principal of an active user, for work done on their behalf without a token
     (an import job, a bot update, a process step). Call inside the tenant's scope."""
     row = await scope_connection().fetchrow(
-        """
+        f"""
         SELECT u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role, u.department_id,
-               coalesce(r.rights, '{}'::jsonb)::text AS rights
-        FROM users u LEFT JOIN roles r ON r.key = u.role
+               {ROLE_RIGHTS} AS rights
+        FROM users u
         WHERE u.id = $1 AND u.is_active
         """,
         user_id,
@@ -262,7 +282,7 @@ async def principal_of_user(tenant: TenantRef, user_id: int) -> Principal | None
     if row is None:
         return None
     fields = dict(row)
-    fields["rights"] = json.loads(fields["rights"])
+    fields["rights"] = merge_rights(json.loads(fields["rights"]))
     return Principal(tenant=tenant, token_id=0, **fields)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -33,9 +33,10 @@ from crm.platform.security import AUTHENTICATED, PUBLIC, client_address, origin_
 from crm.platform.services import services_of
 from crm.platform.signup import SignupRequest, provision_tenant
 from crm.platform.tables import Tenant
-from crm.platform.tenancy import read_in_tenant
-from crm.tenants.users.controllers import READ_COLUMNS
-from crm.tenants.users.schemas import UserRead
+from crm.platform.tenancy import read_in_tenant, tenant_scope
+from crm.tenants.users.reads import READ_COLUMNS, user_read
+from crm.tenants.users.schemas import ProfileUpdate, UserRead
+from crm.tenants.users.services import update_profile
 from crm.tenants.users.tables import User
 
 
@@ -156,11 +157,14 @@ class MeController(Controller):
         if tenant is None:
             raise NotFound("The company no longer exists.")
         user = await read_in_tenant(
-            principal.tenant, User.select(*READ_COLUMNS).where(User.id == principal.user_id).first().run
+            principal.tenant,
+            User.select(*READ_COLUMNS).where(User.id == principal.user_id).output(load_json=True).first().run,
         )
+        if user is None:
+            raise NotFound("Your user no longer exists.")
         edition = services.editions[principal.tenant.edition]
         return MeResponse(
-            user=msgspec.convert(user, UserRead),
+            user=user_read(user),
             tenant=TenantRead(
                 slug=principal.tenant.slug,
                 edition=principal.tenant.edition,
@@ -169,3 +173,21 @@ class MeController(Controller):
             ),
             edition=msgspec.convert(edition.public_summary(), EditionSummary),
         )
+
+    @patch(
+        "/",
+        opt=AUTHENTICATED,
+        operation_id="updateMe",
+        summary="Change your name, language, timezone or working hours",
+    )
+    async def update(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[ProfileUpdate]
+    ) -> UserRead:
+        changes = {
+            field: value for field in data.__struct_fields__ if (value := getattr(data, field)) is not msgspec.UNSET
+        }
+        async with tenant_scope(principal.tenant):
+            await update_profile(principal, changes, origin=origin_of(request))
+            row = await User.select(*READ_COLUMNS).where(User.id == principal.user_id).output(load_json=True).first()
+        assert row is not None
+        return user_read(row)

@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Stream
 
 from crm.platform.auth import Principal
@@ -141,8 +142,8 @@ class ExportController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        status: str | None = None,
-        kind: str | None = None,
+        status: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
         responsible_id: IdFilter = None,
     ) -> Stream:
         filters = {

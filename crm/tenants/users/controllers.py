@@ -26,6 +26,7 @@ from crm.platform.listing import (
 )
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant, tenant_scope
+from crm.tenants.users.reads import READ_COLUMNS, user_read
 from crm.tenants.users.schemas import (
     DepartmentCreate,
     DepartmentList,
@@ -36,18 +37,6 @@ from crm.tenants.users.schemas import (
 )
 from crm.tenants.users.services import create_department, set_user_active, update_user, users_in_scope
 from crm.tenants.users.tables import Department, User
-
-READ_COLUMNS = (
-    User.id,
-    User.email,
-    User.name,
-    User.locale,
-    User.timezone,
-    User.role,
-    User.department_id,
-    User.is_active,
-    User.created_at,
-)
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 USER_LIST = ListSpec(sortable={"id": User.id, "name": User.name, "email": User.email, "created_at": User.created_at})
@@ -78,7 +67,7 @@ class UsersController(Controller):
         ordering = USER_LIST.ordering(sort)
 
         async def page() -> list[dict[str, Any]]:
-            query = User.select(*READ_COLUMNS).where(await users_in_scope(principal, "read"))
+            query = User.select(*READ_COLUMNS).where(await users_in_scope(principal, "read")).output(load_json=True)
             if q:
                 pattern = f"%{escape_like(q.strip())}%"
                 query = query.where(User.name.ilike(pattern) | User.email.ilike(pattern))
@@ -88,24 +77,26 @@ class UsersController(Controller):
             return await page_query(query, ordering, cursor, limit).run()
 
         rows, after = page_of(await read_in_tenant(principal.tenant, page), ordering, limit)
-        return UserPage(items=msgspec.convert(rows, list[UserRead]), next_cursor=after)
+        return UserPage(items=[user_read(row) for row in rows], next_cursor=after)
 
     @get("/{user_id:int}", opt=permission("users", "read"), operation_id="getUser", summary="One user you may see")
     async def get_user(self, principal: NamedDependency[Principal], user_id: Id) -> UserRead:
         async def one() -> dict[str, Any] | None:
             visible = await users_in_scope(principal, "read")
-            return await User.select(*READ_COLUMNS).where(User.id == user_id, visible).first().run()
+            return (
+                await User.select(*READ_COLUMNS).where(User.id == user_id, visible).output(load_json=True).first().run()
+            )
 
         row = await read_in_tenant(principal.tenant, one)
         if row is None:
             raise NotFound(f"There is no user {user_id}.")
-        return msgspec.convert(row, UserRead)
+        return user_read(row)
 
     @patch(
         "/{user_id:int}",
         opt=permission("users", "update"),
         operation_id="updateUser",
-        summary="Change a user's department or role",
+        summary="Change a user's name, locale, timezone, working hours, department or roles",
     )
     async def update(
         self,
@@ -115,14 +106,13 @@ class UsersController(Controller):
         data: JSONBody[UserUpdate],
     ) -> UserRead:
         changes = {
-            field: getattr(data, field)
-            for field in ("department_id", "role")
-            if getattr(data, field) is not msgspec.UNSET
+            field: value for field in data.__struct_fields__ if (value := getattr(data, field)) is not msgspec.UNSET
         }
         async with tenant_scope(principal.tenant):
             await update_user(principal, user_id, changes, origin=origin_of(request))
-            row = await User.select(*READ_COLUMNS).where(User.id == user_id).first()
-        return msgspec.convert(row, UserRead)
+            row = await User.select(*READ_COLUMNS).where(User.id == user_id).output(load_json=True).first()
+        assert row is not None
+        return user_read(row)
 
     @post(
         "/{user_id:int}/deactivate",
@@ -154,8 +144,9 @@ class UsersController(Controller):
     ) -> UserRead:
         async with tenant_scope(principal.tenant):
             await set_user_active(principal, user_id, active, origin=origin_of(request))
-            row = await User.select(*READ_COLUMNS).where(User.id == user_id).first()
-        return msgspec.convert(row, UserRead)
+            row = await User.select(*READ_COLUMNS).where(User.id == user_id).output(load_json=True).first()
+        assert row is not None
+        return user_read(row)
 
 
 class DepartmentsController(Controller):

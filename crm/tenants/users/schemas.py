@@ -7,13 +7,24 @@ from datetime import datetime
 import msgspec
 
 
+class WorkingHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """When reminders may reach the user: ISO weekdays (1 = Monday) and local times "HH:MM"."""
+
+    days: list[int]
+    start: str
+    end: str
+
+
 class UserRead(msgspec.Struct, kw_only=True):
     id: int
     email: str
     name: str
     locale: str
     timezone: str
+    # The main role, and every role (the main one first): rights are the widest any grants.
     role: str
+    roles: list[str]
+    working_hours: WorkingHours
     department_id: int | None
     is_active: bool
     created_at: datetime
@@ -24,11 +35,23 @@ class UserPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
-class UserUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """PATCH: fields left out stay as they are; ``department_id: null`` removes the department."""
+class ProfileUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /api/v1/me: what users change about themselves. Left out: unchanged."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    locale: str | msgspec.UnsetType = msgspec.UNSET
+    timezone: str | msgspec.UnsetType = msgspec.UNSET
+    working_hours: WorkingHours | msgspec.UnsetType = msgspec.UNSET
+
+
+class UserUpdate(ProfileUpdate, kw_only=True, forbid_unknown_fields=True):
+    """PATCH by an admin: the profile plus department and roles. ``department_id: null``
+    removes the department; ``role`` changes the main role, ``roles`` sets them all (the
+    first is the main one)."""
 
     department_id: int | msgspec.UnsetType | None = msgspec.UNSET
     role: str | msgspec.UnsetType = msgspec.UNSET
+    roles: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
 class DepartmentRead(msgspec.Struct, kw_only=True):

@@ -8,11 +8,15 @@ user is the record's responsible (or its author); ``department`` means the respo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from piccolo.columns import Column
 from piccolo.columns.combination import Combinable, WhereRaw
+from piccolo.table import Table
 
 from crm.platform.auth import Principal
-from crm.platform.errors import FieldError, Forbidden
+from crm.platform.errors import FieldError, Forbidden, NotFound
 from crm.platform.listing import MAX_ID
 from crm.tenants.users.tables import User
 
@@ -47,6 +51,30 @@ async def records_in_scope(principal: Principal, entity: str, action: str, *owne
         condition = in_subtree if condition is None else condition | in_subtree
     assert condition is not None
     return condition
+
+
+async def row_in_scope(
+    table: type[Table],
+    columns: Sequence[Column],
+    row_id: int,
+    allowed: Combinable,
+    *,
+    noun: str,
+    action: str,
+    lock: bool = False,
+) -> dict[str, Any]:
+    """Row ``row_id`` of ``table`` if ``allowed`` (the caller's condition for ``action``)
+    takes it in, else 404 naming it a ``noun``. With ``lock`` the row stays locked (FOR
+    UPDATE) until the transaction ends."""
+    if not 1 <= row_id <= MAX_ID:
+        raise NotFound(f"There is no {noun} {row_id}.")
+    query = table.select(*columns).where(table._meta.primary_key == row_id, allowed).output(load_json=True)
+    if lock:
+        query = query.lock_rows()
+    row: dict[str, Any] | None = await query.first()
+    if row is None:
+        raise NotFound(f"There is no {noun} {row_id} you may {action}.")
+    return row
 
 
 def _any_owner_is(owners: tuple[Column, ...], user_id: int) -> Combinable:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from zoneinfo import available_timezones
 
 from piccolo.columns.combination import Combinable
 
@@ -11,6 +13,7 @@ from crm.platform.errors import FieldError, InvalidInput, NotFound
 from crm.platform.tenancy import scope_connection
 from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.tables import Role
+from crm.tenants.users.schemas import WorkingHours
 from crm.tenants.users.tables import Department, User
 
 _SUBTREE = """
@@ -44,32 +47,110 @@ async def users_in_scope(principal: Principal, action: str) -> Combinable:
     return User.id < 0
 
 
+PROFILE_FIELDS = ("name", "locale", "timezone", "working_hours")
+LOCALES = ("ru", "en")
+MAX_ROLES = 10
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def profile_problems(changes: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Name, locale, timezone and working hours in their stored form, and what is wrong."""
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    if "name" in changes:
+        values["name"] = changes["name"].strip()
+        if not 1 <= len(values["name"]) <= 200:
+            errors.append(FieldError("name", "must be 1 to 200 characters"))
+    if "locale" in changes:
+        values["locale"] = changes["locale"]
+        if values["locale"] not in LOCALES:
+            errors.append(FieldError("locale", "must be ru or en"))
+    if "timezone" in changes:
+        values["timezone"] = changes["timezone"]
+        if values["timezone"] not in available_timezones():
+            errors.append(FieldError("timezone", "is not an IANA time zone (Europe/Moscow, …)"))
+    if "working_hours" in changes:
+        hours: WorkingHours = changes["working_hours"]
+        days = sorted(set(hours.days))
+        if not days or not all(1 <= day <= 7 for day in days):
+            errors.append(FieldError("working_hours.days", "must list weekdays 1 (Monday) to 7 (Sunday)"))
+        for part in ("start", "end"):
+            if not _TIME.fullmatch(getattr(hours, part)):
+                errors.append(FieldError(f"working_hours.{part}", "must be a time HH:MM"))
+        if _TIME.fullmatch(hours.start) and _TIME.fullmatch(hours.end) and hours.start >= hours.end:
+            errors.append(FieldError("working_hours.end", "must be after the start"))
+        values["working_hours"] = {"days": days, "start": hours.start, "end": hours.end}
+    return values, errors
+
+
+async def _role_problems(changes: dict[str, Any], values: dict[str, Any], errors: list[FieldError]) -> None:
+    if "role" in changes and "roles" in changes:
+        errors.append(FieldError("roles", "give either role (the main one) or roles (all of them)"))
+        return
+    wanted = [changes["role"]] if "role" in changes else changes.get("roles")
+    if wanted is None:
+        return
+    if not 1 <= len(wanted) <= MAX_ROLES or len(set(wanted)) != len(wanted):
+        errors.append(FieldError("roles", f"must list 1 to {MAX_ROLES} different roles"))
+        return
+    known = set(await Role.select(Role.key).where(Role.key.is_in(wanted)).output(as_list=True))
+    for index, role in enumerate(wanted):
+        if role not in known:
+            errors.append(FieldError("role" if "role" in changes else f"roles.{index}", "no such role"))
+    values["role"] = wanted[0]
+    if "roles" in changes:
+        values["extra_roles"] = wanted[1:]
+
+
 async def update_user(principal: Principal, user_id: int, changes: dict[str, Any], *, origin: Origin) -> dict[str, Any]:
-    """Change a user's department and/or role; audited with before and after."""
+    """Change a user's profile, department and roles; audited with before and after."""
     condition = await users_in_scope(principal, "update")
-    current = await User.select(User.id, User.department_id, User.role).where(User.id == user_id, condition).first()
+    current = (
+        await User.select(User.id, User.department_id, User.role, User.extra_roles, *_PROFILE_COLUMNS)
+        .where(User.id == user_id, condition)
+        .output(load_json=True)
+        .first()
+    )
     if current is None:
         raise NotFound(f"There is no user {user_id} you may change.")
-    errors = []
+    values, errors = profile_problems(changes)
     if changes.get("department_id") is not None and not await Department.exists().where(
         Department.id == changes["department_id"]
     ):
         errors.append(FieldError("department_id", "no such department"))
-    if "role" in changes and not await Role.exists().where(Role.key == changes["role"]):
-        errors.append(FieldError("role", "no such role"))
+    if "department_id" in changes:
+        values["department_id"] = changes["department_id"]
+    await _role_problems(changes, values, errors)
     if errors:
         raise InvalidInput("The user change has invalid fields.", errors=errors)
-    diff = {field: (current[field], value) for field, value in changes.items() if current[field] != value}
-    if diff:
-        await User.update({getattr(User, field): after for field, (_, after) in diff.items()}).where(User.id == user_id)
-        await record_audit(
-            origin.actor("user", principal.email, principal.user_id),
-            "user.updated",
-            entity="user",
-            entity_id=user_id,
-            changes=diff,
-        )
-    return {**current, **changes}
+    await _apply(principal, current, values, origin=origin)
+    return {**current, **values}
+
+
+async def update_profile(principal: Principal, changes: dict[str, Any], *, origin: Origin) -> None:
+    """The user changes their own name, locale, timezone or working hours."""
+    current = (
+        await User.select(User.id, *_PROFILE_COLUMNS).where(User.id == principal.user_id).output(load_json=True).first()
+    )
+    if current is None:
+        raise NotFound("Your user no longer exists.")
+    values, errors = profile_problems({key: changes[key] for key in PROFILE_FIELDS if key in changes})
+    if errors:
+        raise InvalidInput("The profile has invalid fields.", errors=errors)
+    await _apply(principal, current, values, origin=origin)
+
+
+_PROFILE_COLUMNS = (User.name, User.locale, User.timezone, User.working_hours)
+
+
+async def _apply(principal: Principal, current: dict[str, Any], values: dict[str, Any], *, origin: Origin) -> None:
+    diff = {field: (current[field], value) for field, value in values.items() if current[field] != value}
+    if not diff:
+        return
+    await User.update({getattr(User, field): after for field, (_, after) in diff.items()}).where(
+        User.id == current["id"]
+    )
+    await record_audit(origin.user(principal), "user.updated", entity="user", entity_id=current["id"], changes=diff)
 
 
 async def create_department(principal: Principal, name: str, parent_id: int | None, *, origin: Origin) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import BigInt, Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import JSONB, Array, BigInt, Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -23,7 +23,11 @@ class User(Table, tablename="users"):
     password_hash = Varchar(length=200)
     locale = Varchar(length=5, default="en")
     timezone = Varchar(length=64, default="UTC")
-    role = Varchar(length=50, default="manager")
+    role = Varchar(length=50, default="manager")  # the main role
+    # Further roles: the user's rights are the widest any of their roles grants.
+    extra_roles = Array(base_column=Varchar(length=50))
+    # When reminders may reach the user: ISO weekdays (1 = Monday) and local times.
+    working_hours = JSONB(default={"days": [1, 2, 3, 4, 5], "start": "09:00", "end": "18:00"})
     is_active = Boolean(default=True)
     department_id = ForeignKey(Department, on_delete=OnDelete.set_null, null=True, default=None)
     # Two-factor login: the TOTP secret, encrypted with the product's key (crm/platform/secretbox.py);
