@@ -9,16 +9,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.test_tasks_support import (
-    audit_actions,
-    client_row,
-    in_hours,
-    me_id,
-    seed_client,
-    seed_deal,
-    set_flag,
-    tenant_of,
-)
+from tests.integration.helpers import my_id, seed_client, seed_deal, tenant_of
+from tests.integration.test_tasks_support import audit_actions, client_row, in_hours, set_flag
 
 
 async def _log(http: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> httpx.Response:
@@ -40,7 +32,7 @@ async def test_a_result_that_needs_a_next_step_cannot_be_saved_without_one(
     make_tenant: TenantFactory, http: httpx.AsyncClient
 ) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     client = await seed_client(company, "ООО «Ромашка»", responsible_id=admin)
     deal = await seed_deal(company, client, responsible_id=admin)
 

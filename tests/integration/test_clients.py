@@ -7,68 +7,14 @@ from typing import Any
 
 import httpx
 
-from crm.platform.auth import load_tenant
-from crm.platform.tenancy import TenantRef, tenant_scope
+from crm.platform.tenancy import tenant_scope
 from crm.tenants.activities.tables import Activity
 from crm.tenants.clients.tables import Client
-from crm.tenants.configuration.tables import PipelineStage
 from crm.tenants.deals.tables import Deal
 from crm.tenants.leads.tables import Lead
 from crm.tenants.tasks.tables import Task
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
-
-
-async def create_client(http: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
-    """POST /api/v1/clients (a person unless ``kind`` says otherwise); asserts 201."""
-    response = await http.post("/api/v1/clients", json={"kind": "person", **body}, headers=auth)
-    assert response.status_code == 201, response.text
-    client: dict[str, Any] = response.json()
-    return client
-
-
-async def my_id(http: httpx.AsyncClient, auth: dict[str, str]) -> int:
-    user_id: int = (await http.get("/api/v1/me", headers=auth)).json()["user"]["id"]
-    return user_id
-
-
-async def tenant_of(company: SignedUpTenant) -> TenantRef:
-    tenant = await load_tenant(slug=company.slug)
-    assert tenant is not None
-    return tenant
-
-
-async def insert_deal(company: SignedUpTenant, client_id: int, title: str, responsible_id: int) -> int:
-    """A deal written directly (the deals API is another area's)."""
-    async with tenant_scope(await tenant_of(company)):
-        stage = (
-            await PipelineStage.select(PipelineStage.id, PipelineStage.pipeline_id).order_by(PipelineStage.id).first()
-        )
-        assert stage is not None
-        rows = await Deal.insert(
-            Deal(
-                title=title,
-                client_id=client_id,
-                pipeline_id=stage["pipeline_id"],
-                stage_id=stage["id"],
-                responsible_id=responsible_id,
-                author_id=responsible_id,
-            )
-        ).returning(Deal.id)
-    return int(rows[0]["id"])
-
-
-async def insert_task(company: SignedUpTenant, client_id: int | None, title: str, assignee_id: int) -> int:
-    async with tenant_scope(await tenant_of(company)):
-        rows = await Task.insert(
-            Task(
-                title=title,
-                client_id=client_id,
-                assignee_id=assignee_id,
-                author_id=assignee_id,
-                due_at=datetime.now(UTC) + timedelta(days=1),
-            )
-        ).returning(Task.id)
-    return int(rows[0]["id"])
+from tests.integration.helpers import create_client, my_id, seed_deal, seed_task, tenant_of
 
 
 async def audit(http: httpx.AsyncClient, company: SignedUpTenant, **params: Any) -> list[dict[str, Any]]:
@@ -305,7 +251,7 @@ async def test_update_is_partial_and_audits_changed_fields(make_tenant: TenantFa
 async def test_delete_refuses_clients_with_deals(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(), await make_tenant()
     client = await create_client(http, company.auth, kind="company", name="ООО Сделка", phones=["+74951234567"])
-    deal_id = await insert_deal(company, client["id"], "Поставка", await my_id(http, company.auth))
+    deal_id = await seed_deal(company, client["id"], responsible_id=await my_id(http, company.auth))
     refused = await http.delete(f"/api/v1/clients/{client['id']}", headers=company.auth)
     assert refused.status_code == 409 and "deal" in refused.json()["detail"]
     assert (await http.delete(f"/api/v1/clients/{client['id']}", headers=other.auth)).status_code == 404
@@ -434,8 +380,8 @@ async def test_merge_moves_everything_onto_the_survivor(make_tenant: TenantFacto
     await http.post(
         f"/api/v1/clients/{duplicate['id']}/companies", json={"company_id": firm["id"]}, headers=company.auth
     )
-    deal_id = await insert_deal(company, duplicate["id"], "Поставка бумаги", me)
-    task_id = await insert_task(company, duplicate["id"], "Перезвонить", me)
+    deal_id = await seed_deal(company, duplicate["id"], responsible_id=me, title="Поставка бумаги")
+    task_id = await seed_task(company, duplicate["id"], "Перезвонить", me)
     early = datetime(2024, 1, 1, tzinfo=UTC)
     late = datetime(2024, 6, 1, tzinfo=UTC)
     async with tenant_scope(await tenant_of(company)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.test_clients import create_client
+from tests.integration.helpers import create_client
 
 
 async def test_read_and_change_company_settings(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:

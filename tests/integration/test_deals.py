@@ -8,26 +8,8 @@ from typing import Any
 
 import httpx
 
-from crm.platform.auth import load_tenant
-from crm.platform.tenancy import tenant_scope
-from crm.tenants.clients.tables import Client
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
-
-
-async def me(http: httpx.AsyncClient, auth: dict[str, str]) -> int:
-    user_id: int = (await http.get("/api/v1/me", headers=auth)).json()["user"]["id"]
-    return user_id
-
-
-async def add_client(company: SignedUpTenant, name: str, *, owner: int | None = None, kind: str = "company") -> int:
-    """A client written directly (the clients API is another area's), owned by ``owner``."""
-    tenant = await load_tenant(slug=company.slug)
-    assert tenant is not None
-    async with tenant_scope(tenant):
-        rows = await Client.insert(
-            Client(kind=kind, name=name, phones=[], emails=[], tags=[], responsible_id=owner, author_id=owner)
-        ).returning(Client.id)
-    return int(rows[0]["id"])
+from tests.integration.helpers import my_id, seed_client
 
 
 async def stages(http: httpx.AsyncClient, company: SignedUpTenant, pipeline: str = "sales") -> dict[str, Any]:
@@ -57,8 +39,8 @@ async def test_a_deal_starts_in_the_first_open_stage_of_the_first_pipeline(
     make_tenant: TenantFactory, http: httpx.AsyncClient
 ) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin_id = await me(http, company.auth)
-    client = await add_client(company, "ООО «Ромашка»", owner=admin_id)
+    admin_id = await my_id(http, company.auth)
+    client = await seed_client(company, "ООО «Ромашка»", responsible_id=admin_id)
     sales = await stages(http, company)
 
     deal = await new_deal(
@@ -101,10 +83,10 @@ async def test_a_deal_starts_in_the_first_open_stage_of_the_first_pipeline(
 
 async def test_every_move_is_recorded_with_its_time(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin_id = await me(http, company.auth)
+    admin_id = await my_id(http, company.auth)
     sales = await stages(http, company)
     deal = await new_deal(
-        http, company.auth, title="Лицензии 1С", client_id=await add_client(company, "ИП Сидоров"), amount=48000
+        http, company.auth, title="Лицензии 1С", client_id=await seed_client(company, "ИП Сидоров"), amount=48000
     )
     url = f"/api/v1/deals/{deal['id']}"
 
@@ -160,7 +142,7 @@ async def test_every_move_is_recorded_with_its_time(make_tenant: TenantFactory, 
 
 async def test_bad_input_names_every_field(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, start = await make_tenant(edition="business"), await make_tenant(edition="start")
-    client = await add_client(company, "Acme Ltd", owner=await me(http, company.auth))
+    client = await seed_client(company, "Acme Ltd", responsible_id=await my_id(http, company.auth))
     sales, repeat = await stages(http, company), await stages(http, company, "repeat_sales")
     response = await http.post(
         "/api/v1/deals",
@@ -206,7 +188,7 @@ async def test_bad_input_names_every_field(make_tenant: TenantFactory, http: htt
     )
     assert unknown.status_code in (400, 422)
     # The Start edition has deals but not custom fields.
-    start_client = await add_client(start, "Start client", owner=await me(http, start.auth))
+    start_client = await seed_client(start, "Start client", responsible_id=await my_id(http, start.auth))
     plain = await new_deal(http, start.auth, title="Старт", client_id=start_client)
     assert plain["status"] == "open"
     gated = await http.post(
@@ -220,7 +202,7 @@ async def test_a_manager_works_only_with_own_deals(make_tenant: TenantFactory, h
     anna = await add_staff(http, company, "anna", role="manager")
     boris = await add_staff(http, company, "boris", role="manager")
     sales = await stages(http, company)
-    annas_client = await add_client(company, "Клиент Анны", owner=anna.id)
+    annas_client = await seed_client(company, "Клиент Анны", responsible_id=anna.id)
     deal = await new_deal(http, anna.auth, title="Сделка Анны", client_id=annas_client, amount="1000")
     assert deal["responsible_id"] == deal["author_id"] == anna.id
     url = f"/api/v1/deals/{deal['id']}"
@@ -236,7 +218,7 @@ async def test_a_manager_works_only_with_own_deals(make_tenant: TenantFactory, h
     # Nor may he open a deal on Anna's client, or (a manager) make Anna responsible for his.
     on_hers = await http.post("/api/v1/deals", json={"title": "X", "client_id": annas_client}, headers=boris.auth)
     assert on_hers.status_code == 422 and fields(on_hers) == {"client_id"}
-    boris_client = await add_client(company, "Клиент Бориса", owner=boris.id)
+    boris_client = await seed_client(company, "Клиент Бориса", responsible_id=boris.id)
     assign = await http.post(
         "/api/v1/deals", json={"title": "X", "client_id": boris_client, "responsible_id": anna.id}, headers=boris.auth
     )
@@ -260,10 +242,10 @@ async def test_a_manager_works_only_with_own_deals(make_tenant: TenantFactory, h
 
 async def test_lists_filter_and_sort(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin_id = await me(http, company.auth)
+    admin_id = await my_id(http, company.auth)
     client, second = (
-        await add_client(company, "Альфа", owner=admin_id),
-        await add_client(company, "Бета", owner=admin_id),
+        await seed_client(company, "Альфа", responsible_id=admin_id),
+        await seed_client(company, "Бета", responsible_id=admin_id),
     )
     sales = await stages(http, company)
     amounts = ["500.00", "1500.00", "1500.00", "25000.00", "0.00"]
@@ -279,7 +261,7 @@ async def test_lists_filter_and_sort(make_tenant: TenantFactory, http: httpx.Asy
         for index, amount in enumerate(amounts)
     ]
     await http.post(f"/api/v1/deals/{deals[3]['id']}/move", json={"stage_id": sales["won"]["id"]}, headers=company.auth)
-    await new_deal(http, other.auth, title="Заказ чужой", client_id=await add_client(other, "X", owner=None))
+    await new_deal(http, other.auth, title="Заказ чужой", client_id=await seed_client(other, "X"))
 
     async def ids(**params: Any) -> list[int]:
         items: list[dict[str, Any]] = []
@@ -313,9 +295,12 @@ async def test_lists_filter_and_sort(make_tenant: TenantFactory, http: httpx.Asy
 
 async def test_changes_and_deletion_are_audited(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin_id = await me(http, company.auth)
+    admin_id = await my_id(http, company.auth)
     deal = await new_deal(
-        http, company.auth, title="Сервисный контракт", client_id=await add_client(company, "Гамма", owner=admin_id)
+        http,
+        company.auth,
+        title="Сервисный контракт",
+        client_id=await seed_client(company, "Гамма", responsible_id=admin_id),
     )
     url = f"/api/v1/deals/{deal['id']}"
     changed = await http.patch(

@@ -10,7 +10,8 @@ import httpx
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.users.tables import User
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.test_tasks_support import audit_actions, in_hours, me_id, seed_client, tenant_of
+from tests.integration.helpers import my_id, seed_client, tenant_of
+from tests.integration.test_tasks_support import audit_actions, in_hours
 
 
 async def _dormant(http: httpx.AsyncClient, auth: dict[str, str], **params: Any) -> list[dict[str, Any]]:
@@ -58,7 +59,7 @@ async def test_dormant_clients_are_those_nobody_contacted(make_tenant: TenantFac
 
 async def test_call_tasks_for_dormant_clients(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     anna = await add_staff(http, company, "anna", role="manager")
     boris = await add_staff(http, company, "boris", role="manager")
     leaver = await add_staff(http, company, "leaver", role="manager")

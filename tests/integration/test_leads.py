@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
-from tests.integration.test_deals import add_client, audit, fields, me, stages
+from tests.integration.helpers import my_id, seed_client
+from tests.integration.test_deals import audit, fields, stages
 
 IVAN = {
     "name": "Иван  Петров",
@@ -41,7 +42,7 @@ async def client_count(http: httpx.AsyncClient, company: SignedUpTenant) -> int:
 
 async def test_leads_are_cleaned_listed_and_kept_apart(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
-    admin_id = await me(http, company.auth)
+    admin_id = await my_id(http, company.auth)
     lead = await new_lead(http, company.auth, **IVAN, custom={"utm_campaign": "autumn-sale"})
     assert (lead["name"], lead["phones"], lead["emails"]) == ("Иван Петров", ["+79123456789"], ["ivan@vector.example"])
     assert (lead["status"], lead["source"], lead["responsible_id"], lead["author_id"]) == (
@@ -255,7 +256,7 @@ async def test_conversion_needs_the_rights_for_what_it_creates(
     assert done.status_code == 200 and done.json()["deal_id"] is None
     # A manager cannot attach a lead to a colleague's client.
     hers = await new_lead(http, anna.auth, name="Лид Анны")
-    foreign = await add_client(company, "Чужой клиент", owner=operator.id)
+    foreign = await seed_client(company, "Чужой клиент", responsible_id=operator.id)
     refused = await http.post(
         f"/api/v1/leads/{hers['id']}/convert", json={"client_id": foreign, "deal": {}}, headers=anna.auth
     )

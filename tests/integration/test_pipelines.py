@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
-from tests.integration.test_deals import add_client, audit, fields, me, new_deal
+from tests.integration.helpers import my_id, seed_client
+from tests.integration.test_deals import audit, fields, new_deal
 
 NAMES = {"ru": "Опт", "en": "Wholesale"}
 WHOLESALE = {
@@ -71,7 +72,7 @@ async def test_each_company_has_its_own_pipelines(make_tenant: TenantFactory, ht
         http,
         company.auth,
         title="Опт",
-        client_id=await add_client(company, "Оптовик", owner=await me(http, company.auth)),
+        client_id=await seed_client(company, "Оптовик", responsible_id=await my_id(http, company.auth)),
     )
     assert (deal["pipeline_id"], deal["stage_id"]) == (body["id"], body["stages"][0]["id"])
     logged = await audit(http, company, entity="pipeline", entity_id=body["id"])
@@ -118,7 +119,7 @@ async def test_stage_editing_rules(make_tenant: TenantFactory, http: httpx.Async
         http,
         company.auth,
         title="Партия кофе",
-        client_id=await add_client(company, "Кофейня", owner=await me(http, company.auth)),
+        client_id=await seed_client(company, "Кофейня", responsible_id=await my_id(http, company.auth)),
         stage_id=by_key["offer"],
     )
     busy = await http.delete(f"{url}/{by_key['offer']}", headers=company.auth)

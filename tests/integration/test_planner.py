@@ -14,7 +14,8 @@ from crm.platform.tenancy import scope_connection, tenant_scope
 from crm.tenants.tasks.planner import PLANNER_SQL
 from crm.tenants.users.tables import User
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.test_tasks_support import me_id, set_timezone, tenant_of
+from tests.integration.helpers import my_id, tenant_of
+from tests.integration.test_tasks_support import set_timezone
 
 
 async def _planner(http: httpx.AsyncClient, auth: dict[str, str], **params: Any) -> dict[str, Any]:
@@ -62,7 +63,7 @@ async def test_days_are_counted_in_each_assignees_zone(make_tenant: TenantFactor
     week = await _planner(http, company.auth, start="2030-03-04", weeks=1)
     assert week["start"] == "2030-03-04" and week["end"] == "2030-03-10" and week["weeks"] == 1
     employees = {employee["user_id"]: employee for employee in week["employees"]}
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     assert set(employees) == {admin, head.id, anna.id, boris.id, outsider.id}
     assert all(len(employee["days"]) == 7 for employee in employees.values())
     annas = employees[anna.id]
@@ -97,7 +98,7 @@ async def test_days_are_counted_in_each_assignees_zone(make_tenant: TenantFactor
 
 async def test_default_start_and_overdue(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company = await make_tenant()
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     await set_timezone(company, admin, "America/New_York")
     now = datetime.now(UTC)
     await _task(http, company.auth, title="Missed", due_at=(now - timedelta(minutes=30)).isoformat())

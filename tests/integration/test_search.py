@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.test_clients import create_client, insert_deal, insert_task, my_id
+from tests.integration.helpers import create_client, my_id, seed_deal, seed_task
 
 
 async def search(http: httpx.AsyncClient, auth: dict[str, str], q: str, **params: Any) -> list[dict[str, Any]]:
@@ -83,10 +83,10 @@ async def test_deals_and_tasks_within_rights(make_tenant: TenantFactory, http: h
     boris = await add_staff(http, company, "boris", role="manager")
     annas_client = await create_client(http, anna.auth, name="Смирнов Алексей", phones=["+79161234567"])
     admins_client = await create_client(http, company.auth, name="Смирнова Ольга")
-    await insert_deal(company, annas_client["id"], "Поставка оборудования Смирнову", anna.id)
-    await insert_deal(company, admins_client["id"], "Поставка бумаги", admin_id)
-    await insert_task(company, annas_client["id"], "Позвонить Смирнову про поставку", anna.id)
-    await insert_task(company, None, "Поставка: проверить склад", admin_id)
+    await seed_deal(company, annas_client["id"], responsible_id=anna.id, title="Поставка оборудования Смирнову")
+    await seed_deal(company, admins_client["id"], responsible_id=admin_id, title="Поставка бумаги")
+    await seed_task(company, annas_client["id"], "Позвонить Смирнову про поставку", anna.id)
+    await seed_task(company, None, "Поставка: проверить склад", admin_id)
 
     everything = await search(http, company.auth, "поставка")
     assert {hit["type"] for hit in everything} == {"deal", "task"}

@@ -9,17 +9,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.test_tasks_support import (
-    audit_actions,
-    in_hours,
-    iso,
-    local_midnight,
-    local_today,
-    me_id,
-    seed_client,
-    seed_deal,
-    set_timezone,
-)
+from tests.integration.helpers import my_id, seed_client, seed_deal
+from tests.integration.test_tasks_support import audit_actions, in_hours, iso, local_midnight, local_today, set_timezone
 
 
 async def _task(http: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -37,7 +28,7 @@ async def _ids(http: httpx.AsyncClient, auth: dict[str, str], **params: Any) -> 
 
 async def test_title_and_due_at_make_a_task_for_the_caller(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
     company, other = await make_tenant(), await make_tenant(edition="start")
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     await set_timezone(company, admin, "Asia/Vladivostok")
     client = await seed_client(company, "ООО «Ромашка»", responsible_id=admin)
 
@@ -234,7 +225,7 @@ async def test_views_follow_the_callers_local_day_around_midnight(
 ) -> None:
     company, other = await make_tenant(), await make_tenant()
     zone = "Asia/Vladivostok"  # UTC+10: its midnight is 14:00 UTC of the day before
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     await set_timezone(company, admin, zone)
     today = local_today(zone)
     midnight = local_midnight(today, zone)
@@ -328,7 +319,7 @@ async def test_completing_a_recurring_task_creates_the_next(
     make_tenant: TenantFactory, http: httpx.AsyncClient
 ) -> None:
     company, other = await make_tenant(), await make_tenant()
-    admin = await me_id(http, company.auth)
+    admin = await my_id(http, company.auth)
     await set_timezone(company, admin, "Europe/Berlin")
     client = await seed_client(company, "Weekly")
     # Monday 10:00 in Berlin before the switch to summer time (2030-03-31).

@@ -27,9 +27,10 @@ from crm.platform.tenancy import scope_connection
 from crm.tenants.activities.schemas import ActivityCreate, ActivityUpdate, NextStep
 from crm.tenants.activities.tables import Activity
 from crm.tenants.audit.services import record_audit
+from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.phones import InvalidPhone, normalize_phone
 from crm.tenants.clients.tables import Client
-from crm.tenants.configuration.settings import company_profile, flag, setting
+from crm.tenants.configuration.settings import flag, setting
 from crm.tenants.tasks.schemas import TaskCreate
 from crm.tenants.tasks.services import (
     MAX_TITLE,
@@ -40,7 +41,7 @@ from crm.tenants.tasks.services import (
     task_type_keys,
     validate_new_task,
 )
-from crm.tenants.users.scopes import EVERYTHING, records_in_scope
+from crm.tenants.users.scopes import EVERYTHING, records_in_scope, row_in_scope
 
 KINDS = ("call", "meeting", "note", "email")
 STATUSES = ("planned", "done")
@@ -105,7 +106,7 @@ async def _call_values(given: dict[str, Any], errors: list[FieldError]) -> dict[
         errors.append(FieldError("direction", f"must be one of {', '.join(DIRECTIONS)}"))
     if given.get("phone") is not None:
         try:
-            values["phone"] = normalize_phone(given["phone"], (await company_profile()).get("phone_region"))
+            values["phone"] = normalize_phone(given["phone"], await phone_region())
         except InvalidPhone:
             errors.append(FieldError("phone", "is not a phone number"))
     if given.get("duration_seconds") is not None and not 0 <= given["duration_seconds"] <= MAX_DURATION_SECONDS:
@@ -352,15 +353,10 @@ async def load_activity(activity_id: int, condition: Combinable | None = None) -
 
 
 async def _locked(principal: Principal, activity_id: int, action: str) -> dict[str, Any]:
-    if not 1 <= activity_id <= MAX_ID:
-        raise NotFound(f"There is no activity {activity_id}.")
-    condition = await activities_in_scope(principal, action)
-    row: dict[str, Any] | None = (
-        await Activity.select(*ACTIVITY_COLUMNS).where(Activity.id == activity_id, condition).lock_rows().first()
+    allowed = await activities_in_scope(principal, action)
+    return await row_in_scope(
+        Activity, ACTIVITY_COLUMNS, activity_id, allowed, noun="activity", action=action, lock=True
     )
-    if row is None:
-        raise NotFound(f"There is no activity {activity_id} you may {action}.")
-    return row
 
 
 def _audit_value(value: Any) -> Any:

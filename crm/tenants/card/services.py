@@ -11,6 +11,7 @@ import msgspec
 
 from crm.platform.auth import Principal
 from crm.platform.editions import shipped_editions
+from crm.platform.sql import fetch_sql
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.activities.tables import Activity
 from crm.tenants.card.schemas import (
@@ -25,7 +26,6 @@ from crm.tenants.card.schemas import (
     brief,
 )
 from crm.tenants.clients._read import clients_in_scope, load_client
-from crm.tenants.clients._sql import fetch_sql
 from crm.tenants.deals.tables import Deal
 from crm.tenants.tasks.tables import Task
 from crm.tenants.users.scopes import NOTHING, records_in_scope

@@ -10,8 +10,8 @@ from typing import Any
 
 from crm.platform.auth import Principal
 from crm.platform.errors import Conflict
+from crm.platform.sql import fetch_sql
 from crm.tenants.clients._read import clients_in_scope
-from crm.tenants.clients._sql import fetch_sql
 
 MAX_REPORTED = 20
 

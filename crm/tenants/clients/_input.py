@@ -1,6 +1,6 @@
 """Cleaning what people type about a client into the stored form, naming every bad field.
 
-Phones become E.164 in the company's region, e-mails lower case, tags trimmed lower-case
+Phones and e-mails follow the rule in :mod:`.contacts`; tags become trimmed lower-case
 keys; duplicates inside one list are dropped, order kept.
 """
 
@@ -13,26 +13,15 @@ from typing import Any
 import msgspec
 
 from crm.platform.errors import FieldError
-from crm.tenants.clients.phones import InvalidPhone, normalize_phone
+from crm.tenants.clients.contacts import clean_emails, clean_phones
 from crm.tenants.clients.schemas import KINDS, STATUSES, Address, ClientCreate, ClientUpdate, Messenger
-from crm.tenants.configuration.settings import company_profile
 
 MAX_NAME = 300
-MAX_PHONES = 20
-MAX_EMAILS = 20
 MAX_CONTACTS = 20  # messengers, addresses
 MAX_TAGS = 30
 MAX_TAG = 50
-# A sane address, not RFC 5322: one @, no spaces, a dot in the domain (Unicode allowed: почта@пример.рф).
-EMAIL = re.compile(r"^[^\s@,;<>()\[\]\\\"]{1,64}@[^\s@,;<>()\[\]\\\".]+(\.[^\s@,;<>()\[\]\\\".]+)+$")
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TAX_ID = re.compile(r"^\d{5,20}$")  # Russian INN: 10 digits (companies) or 12 (people)
-
-
-async def phone_region() -> str | None:
-    """The region local numbers are read in: the company's current setting."""
-    region: str | None = (await company_profile()).get("phone_region")
-    return region
 
 
 def clean_fields(data: ClientCreate | ClientUpdate, region: str | None, errors: list[FieldError]) -> dict[str, Any]:
@@ -50,9 +39,9 @@ def clean_fields(data: ClientCreate | ClientUpdate, region: str | None, errors: 
             errors.append(FieldError("name", f"must be 1 to {MAX_NAME} characters"))
         values["name"] = name
     if "phones" in given:
-        values["phones"] = _phones(given["phones"], region, errors)
+        values["phones"] = clean_phones(given["phones"], region, errors)
     if "emails" in given:
-        values["emails"] = _emails(given["emails"], errors)
+        values["emails"] = clean_emails(given["emails"], errors)
     if "messengers" in given:
         values["messengers"] = _contacts("messengers", given["messengers"], errors)
     if "addresses" in given:
@@ -83,34 +72,6 @@ def clean_fields(data: ClientCreate | ClientUpdate, region: str | None, errors: 
 def check_kind_fields(kind: str, birthday: date | None, errors: list[FieldError]) -> None:
     if kind == "company" and birthday is not None:
         errors.append(FieldError("birthday", "only people have a birthday"))
-
-
-def _phones(raw: list[str], region: str | None, errors: list[FieldError]) -> list[str]:
-    phones: list[str] = []
-    if len(raw) > MAX_PHONES:
-        errors.append(FieldError("phones", f"at most {MAX_PHONES} numbers"))
-    for index, text in enumerate(raw):
-        try:
-            phone = normalize_phone(text, region)
-        except InvalidPhone:
-            errors.append(FieldError(f"phones.{index}", "is not a phone number"))
-            continue
-        if phone not in phones:
-            phones.append(phone)
-    return phones
-
-
-def _emails(raw: list[str], errors: list[FieldError]) -> list[str]:
-    emails: list[str] = []
-    if len(raw) > MAX_EMAILS:
-        errors.append(FieldError("emails", f"at most {MAX_EMAILS} addresses"))
-    for index, text in enumerate(raw):
-        email = text.strip().lower()
-        if len(email) > 320 or not EMAIL.fullmatch(email):
-            errors.append(FieldError(f"emails.{index}", "is not an e-mail address"))
-        elif email not in emails:
-            emails.append(email)
-    return emails
 
 
 def _contacts(field: str, raw: list[Messenger] | list[Address], errors: list[FieldError]) -> list[dict[str, str]]:

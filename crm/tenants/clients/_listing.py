@@ -19,8 +19,8 @@ from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput
 from crm.platform.listing import ListSpec, Ordering, escape_like, page_of, page_query
 from crm.platform.tenancy import read_in_tenant
-from crm.tenants.clients._input import phone_region
 from crm.tenants.clients._read import READ_COLUMNS, clients_in_scope, with_relations
+from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.phones import phone_or_none
 from crm.tenants.clients.schemas import ClientRead
 from crm.tenants.clients.tables import SEARCH_NAME, Client

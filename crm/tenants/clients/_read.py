@@ -11,7 +11,7 @@ from piccolo.columns.combination import Combinable
 
 from crm.platform.auth import Principal
 from crm.platform.errors import NotFound
-from crm.tenants.clients._sql import fetch_sql
+from crm.platform.sql import fetch_sql
 from crm.tenants.clients.schemas import ClientRead, RelatedClient
 from crm.tenants.clients.tables import Client
 from crm.tenants.users.scopes import records_in_scope

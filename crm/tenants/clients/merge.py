@@ -13,10 +13,10 @@ from typing import Any
 
 from crm.platform.auth import Origin, Principal
 from crm.platform.errors import FieldError, InvalidInput, NotFound
+from crm.platform.sql import execute_sql, fetch_sql
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.clients._read import READ_COLUMNS, clients_in_scope, load_client
-from crm.tenants.clients._sql import execute_sql, fetch_sql
 from crm.tenants.clients.schemas import ClientRead
 from crm.tenants.clients.services import require_right
 from crm.tenants.clients.tables import Client

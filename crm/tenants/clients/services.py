@@ -17,11 +17,12 @@ from crm.platform.errors import Conflict, FieldError, Forbidden, InvalidInput, N
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.clients._duplicates import refuse_duplicates
-from crm.tenants.clients._input import check_kind_fields, clean_fields, phone_region
+from crm.tenants.clients._input import check_kind_fields, clean_fields
 from crm.tenants.clients._read import READ_COLUMNS, clients_in_scope, load_client, with_relations
+from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.schemas import ClientCreate, ClientRead, ClientUpdate
 from crm.tenants.clients.tables import Client, ClientRelation
-from crm.tenants.configuration.custom_fields import validate_custom
+from crm.tenants.configuration.custom_fields import clean_custom
 from crm.tenants.deals.tables import Deal
 from crm.tenants.users.scopes import assignee_problems
 
@@ -35,16 +36,6 @@ def require_right(principal: Principal, action: str) -> None:
         raise Forbidden(f"Your role does not allow {action} on clients.", permission=f"clients.{action}")
 
 
-async def _custom(
-    principal: Principal, values: dict[str, Any], current: dict[str, Any] | None, errors: list[FieldError]
-) -> dict[str, Any]:
-    try:
-        return await validate_custom(principal, "client", values, current=current)
-    except InvalidInput as problem:
-        errors.extend(problem.errors)
-        return dict(current or {})
-
-
 async def create_client(principal: Principal, data: ClientCreate, *, origin: Origin, force: bool = False) -> ClientRead:
     """Add a client. Every bad field is reported at once (422); a client with the same
     phone, e-mail or tax id answers 409 with the duplicates, unless ``force``."""
@@ -53,7 +44,7 @@ async def create_client(principal: Principal, data: ClientCreate, *, origin: Ori
         errors: list[FieldError] = []
         values = clean_fields(data, await phone_region(), errors)
         check_kind_fields(data.kind, data.birthday, errors)
-        values["custom"] = await _custom(principal, data.custom, None, errors)
+        values["custom"] = await clean_custom(principal, "client", data.custom, None, errors)
         if errors:
             raise InvalidInput("The client has invalid fields.", errors=errors)
         values["responsible_id"] = data.responsible_id or principal.user_id
@@ -91,7 +82,7 @@ async def update_client(
         if kind != current["kind"] and await _has_relations(client_id):
             errors.append(FieldError("kind", "unlink the client's people or companies before changing its kind"))
         if data.custom is not msgspec.UNSET:
-            values["custom"] = await _custom(principal, data.custom, current["custom"], errors)
+            values["custom"] = await clean_custom(principal, "client", data.custom, current["custom"], errors)
         if errors:
             raise InvalidInput("The client change has invalid fields.", errors=errors)
         diff = {field: (current[field], value) for field, value in values.items() if current[field] != value}

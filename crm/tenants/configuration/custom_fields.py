@@ -112,3 +112,19 @@ async def validate_custom(
     if errors:
         raise InvalidInput("Some custom fields are not valid.", errors=errors)
     return result
+
+
+async def clean_custom(
+    principal: Principal,
+    entity: str,
+    values: dict[str, Any],
+    current: dict[str, Any] | None,
+    errors: list[FieldError],
+) -> dict[str, Any]:
+    """:func:`validate_custom`, its problems added to ``errors`` (to be reported with the
+    record's other fields) instead of raised; ``current`` stays as it was then."""
+    try:
+        return await validate_custom(principal, entity, values, current=current)
+    except InvalidInput as problem:
+        errors.extend(problem.errors)
+        return dict(current or {})

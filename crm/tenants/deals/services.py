@@ -20,16 +20,16 @@ from typing import Any
 import msgspec
 
 from crm.platform.auth import Origin, Principal
-from crm.platform.errors import FieldError, InvalidInput, NotFound
+from crm.platform.errors import FieldError, InvalidInput
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.clients.tables import Client
-from crm.tenants.configuration.custom_fields import validate_custom
+from crm.tenants.configuration.custom_fields import clean_custom
 from crm.tenants.configuration.tables import Pipeline
 from crm.tenants.deals.pipelines import first_open_stage, first_pipeline_id, stage_by_id
 from crm.tenants.deals.schemas import DealCreate, DealMove, DealUpdate
 from crm.tenants.deals.tables import Deal, DealStageChange
-from crm.tenants.users.scopes import assignee_problems, records_in_scope
+from crm.tenants.users.scopes import assignee_problems, records_in_scope, row_in_scope
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 # NUMERIC(14, 2): twelve digits before the point.
@@ -131,30 +131,13 @@ async def client_problems(principal: Principal, client_id: int) -> list[FieldErr
     return [FieldError("client_id", "is not a client you may see")]
 
 
-async def custom_problems(
-    principal: Principal, values: dict[str, Any], current: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], list[FieldError]]:
-    """Validated custom values, or the problems (so they join the other fields' problems)."""
-    try:
-        return await validate_custom(principal, "deal", values, current=current), []
-    except InvalidInput as problem:
-        return current or {}, problem.errors
-
-
 # ---------------------------------------------------------------- reading
 
 
 async def deal_in_scope(principal: Principal, deal_id: int, action: str, *, lock: bool = False) -> dict[str, Any]:
     """The deal if the caller may ``action`` it, else 404 (inside the open tenant scope)."""
-    condition = await records_in_scope(principal, "deals", action, *OWNERS)
-    query = Deal.select(*READ_COLUMNS).where(Deal.id == deal_id, condition).output(load_json=True)
-    if lock:
-        query = query.lock_rows()
-    rows = await query
-    if not rows:
-        raise NotFound(f"There is no deal {deal_id} you may {action}.")
-    row: dict[str, Any] = rows[0]
-    return row
+    allowed = await records_in_scope(principal, "deals", action, *OWNERS)
+    return await row_in_scope(Deal, READ_COLUMNS, deal_id, allowed, noun="deal", action=action, lock=lock)
 
 
 async def _deal(deal_id: int) -> dict[str, Any]:
@@ -184,8 +167,7 @@ async def create_deal(principal: Principal, data: DealCreate, *, origin: Origin)
         if stage is not None:
             errors += reason_problems(data.lost_reason, stage["kind"])
         errors += await assignee_problems(principal, "deals", responsible_id)
-        custom, custom_errors = await custom_problems(principal, data.custom)
-        errors += custom_errors
+        custom = await clean_custom(principal, "deal", data.custom, None, errors)
         if errors or stage is None:
             raise InvalidInput("The deal has invalid fields.", errors=errors)
         now = datetime.now(UTC)
@@ -281,8 +263,7 @@ async def update_deal(principal: Principal, deal_id: int, data: DealUpdate, *, o
             errors += await assignee_problems(principal, "deals", data.responsible_id)
             changes["responsible_id"] = data.responsible_id
         if data.custom is not msgspec.UNSET:
-            changes["custom"], custom_errors = await custom_problems(principal, data.custom, current["custom"])
-            errors += custom_errors
+            changes["custom"] = await clean_custom(principal, "deal", data.custom, current["custom"], errors)
         if errors:
             raise InvalidInput("The deal change has invalid fields.", errors=errors)
         diff = {field: (current[field], value) for field, value in changes.items() if current[field] != value}

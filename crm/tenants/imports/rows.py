@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.platform.errors import FieldError
-from crm.tenants.clients.phones import InvalidPhone, normalize_phone
+from crm.tenants.clients.contacts import clean_emails, clean_phones
 from crm.tenants.configuration.custom_fields import FieldDefinition
 from crm.tenants.imports.csvfile import kind_of, split_values, status_of
 
@@ -48,28 +48,13 @@ def parse_row(line: int, cells: list[str], columns: list[tuple[int, str]], conte
     for problem, value in (("kind", kind), ("status", status)):
         if value is None:
             row.errors.append(FieldError(problem, "is not a known value"))
-    phones: list[str] = []
-    for cell in raw.get("phones", []):
-        for part in split_values(cell):
-            try:
-                phone = normalize_phone(part, context.region)
-            except InvalidPhone:
-                row.errors.append(FieldError("phones", f"{part!r} is not a phone number"))
-                continue
-            if phone not in phones:
-                phones.append(phone)
-    emails: list[str] = []
-    for cell in raw.get("emails", []):
-        for part in split_values(cell):
-            email = part.lower()
-            if not _looks_like_email(email):
-                row.errors.append(FieldError("emails", f"{part!r} is not an e-mail address"))
-            elif email not in emails:
-                emails.append(email)
+    # The clients' rule; a bad value is named by itself (``quote``): a row's cells have no index.
+    phones = clean_phones(_parts(raw.get("phones", [])), context.region, row.errors, quote=True)
+    emails = clean_emails(_parts(raw.get("emails", [])), row.errors, quote=True)
     tax_id = "".join(ch for ch in " ".join(raw.get("tax_id", [])) if ch.isdigit()) or None
     if tax_id is not None and not 5 <= len(tax_id) <= 20:
         row.errors.append(FieldError("tax_id", "must have 5 to 20 digits"))
-    tags = sorted({tag.lower()[:50] for cell in raw.get("tags", []) for tag in split_values(cell)})
+    tags = sorted({tag.lower()[:50] for tag in _parts(raw.get("tags", []))})
     responsible_id = context.importer_id
     if raw.get("responsible"):
         found = context.assignable.get(raw["responsible"][0].lower())
@@ -104,9 +89,9 @@ def parse_row(line: int, cells: list[str], columns: list[tuple[int, str]], conte
     return row
 
 
-def _looks_like_email(value: str) -> bool:
-    local, at, domain = value.partition("@")
-    return bool(at and local and "." in domain and " " not in value and len(value) <= 320)
+def _parts(cells: list[str]) -> list[str]:
+    """Every value in ``cells``; one cell may hold several (``split_values``)."""
+    return [part for cell in cells for part in split_values(cell)]
 
 
 def _date(text: str, row: ClientRow) -> str | None:

@@ -16,8 +16,8 @@ from crm.platform.auth import Principal, principal_of_user
 from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
 from crm.platform.timers import Timer, timer_handler
 from crm.tenants.audit.services import Actor, AuditRecord, record_audit_many
+from crm.tenants.clients.contacts import phone_region
 from crm.tenants.configuration.custom_fields import definitions
-from crm.tenants.configuration.settings import company_profile
 from crm.tenants.imports.csvfile import UnreadableFile, read_rows
 from crm.tenants.imports.rows import ClientRow, RowContext, parse_row
 from crm.tenants.users.services import users_in_scope
@@ -129,7 +129,7 @@ async def _context(principal: Principal) -> RowContext:
         assignable = {user["email"].lower(): user["id"] for user in users}
     assignable.setdefault(principal.email.lower(), principal.user_id)
     custom = await definitions("client")
-    region = (await company_profile()).get("phone_region") or "RU"
+    region = await phone_region() or "RU"
     return RowContext(region=region, importer_id=principal.user_id, custom_fields=custom, assignable=assignable)
 
 

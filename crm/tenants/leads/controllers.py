@@ -30,6 +30,7 @@ from crm.platform.listing import (
 )
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant
+from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.phones import phone_or_none
 from crm.tenants.leads.conversion import convert_lead
 from crm.tenants.leads.schemas import (
@@ -50,7 +51,6 @@ from crm.tenants.leads.services import (
     delete_lead,
     disqualify_lead,
     lead_in_scope,
-    phone_region,
     qualify_lead,
     update_lead,
 )

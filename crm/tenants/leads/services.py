@@ -15,16 +15,14 @@ from typing import Any
 import msgspec
 
 from crm.platform.auth import Origin, Principal
-from crm.platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from crm.platform.errors import Conflict, FieldError, InvalidInput
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
-from crm.tenants.clients._input import EMAIL, MAX_EMAILS, MAX_PHONES
-from crm.tenants.clients.phones import InvalidPhone, normalize_phone
-from crm.tenants.configuration.custom_fields import validate_custom
-from crm.tenants.configuration.settings import company_profile
+from crm.tenants.clients.contacts import clean_emails, clean_phones, phone_region
+from crm.tenants.configuration.custom_fields import clean_custom
 from crm.tenants.leads.schemas import EDITABLE_STATUSES, SOURCES, LeadCreate, LeadUpdate
 from crm.tenants.leads.tables import Lead
-from crm.tenants.users.scopes import assignee_problems, records_in_scope
+from crm.tenants.users.scopes import assignee_problems, records_in_scope, row_in_scope
 
 MAX_NAME = 300
 MAX_NOTE = 10_000
@@ -70,42 +68,6 @@ AUDITED = (
 # ---------------------------------------------------------------- field rules
 
 
-async def phone_region() -> str | None:
-    region: str | None = (await company_profile()).get("phone_region")
-    return region
-
-
-def clean_phones(raw: list[str], region: str | None, errors: list[FieldError]) -> list[str]:
-    """E.164 in the company's region, repeats dropped; ``phones.N`` names a bad one."""
-    phones: list[str] = []
-    if len(raw) > MAX_PHONES:
-        errors.append(FieldError("phones", f"at most {MAX_PHONES} numbers"))
-    for index, text in enumerate(raw):
-        try:
-            phone = normalize_phone(text, region)
-        except InvalidPhone:
-            errors.append(FieldError(f"phones.{index}", "is not a phone number"))
-            continue
-        if phone not in phones:
-            phones.append(phone)
-    return phones
-
-
-def clean_emails(raw: list[str], errors: list[FieldError]) -> list[str]:
-    """Lower case, repeats dropped; the same rule as clients' e-mails, so a lead's
-    addresses are always valid on the client it becomes."""
-    emails: list[str] = []
-    if len(raw) > MAX_EMAILS:
-        errors.append(FieldError("emails", f"at most {MAX_EMAILS} addresses"))
-    for index, text in enumerate(raw):
-        email = text.strip().lower()
-        if len(email) > 320 or not EMAIL.fullmatch(email):
-            errors.append(FieldError(f"emails.{index}", "is not an e-mail address"))
-        elif email not in emails:
-            emails.append(email)
-    return emails
-
-
 def clean_text(field: str, raw: str, errors: list[FieldError], *, required: bool, limit: int) -> str:
     text = " ".join(raw.split()) if field != "note" else raw.strip()
     if (required and not text) or len(text) > limit:
@@ -117,30 +79,13 @@ def source_problems(source: str) -> list[FieldError]:
     return [] if source in SOURCES else [FieldError("source", f"must be one of {', '.join(SOURCES)}")]
 
 
-async def _custom(
-    principal: Principal, values: dict[str, Any], current: dict[str, Any] | None, errors: list[FieldError]
-) -> dict[str, Any]:
-    try:
-        return await validate_custom(principal, "lead", values, current=current)
-    except InvalidInput as problem:
-        errors.extend(problem.errors)
-        return dict(current or {})
-
-
 # ---------------------------------------------------------------- reading
 
 
 async def lead_in_scope(principal: Principal, lead_id: int, action: str, *, lock: bool = False) -> dict[str, Any]:
     """The lead if the caller may ``action`` it, else 404 (inside the open tenant scope)."""
-    condition = await records_in_scope(principal, "leads", action, *OWNERS)
-    query = Lead.select(*READ_COLUMNS).where(Lead.id == lead_id, condition).output(load_json=True)
-    if lock:
-        query = query.lock_rows()
-    rows = await query
-    if not rows:
-        raise NotFound(f"There is no lead {lead_id} you may {action}.")
-    row: dict[str, Any] = rows[0]
-    return row
+    allowed = await records_in_scope(principal, "leads", action, *OWNERS)
+    return await row_in_scope(Lead, READ_COLUMNS, lead_id, allowed, noun="lead", action=action, lock=lock)
 
 
 async def load_lead(lead_id: int) -> dict[str, Any]:
@@ -175,7 +120,7 @@ async def create_lead(principal: Principal, data: LeadCreate, *, origin: Origin)
     async with tenant_scope(principal.tenant):
         phones = clean_phones(data.phones, await phone_region(), errors)
         errors += await assignee_problems(principal, "leads", responsible_id)
-        custom = await _custom(principal, data.custom, None, errors)
+        custom = await clean_custom(principal, "lead", data.custom, None, errors)
         if errors:
             raise InvalidInput("The lead has invalid fields.", errors=errors)
         values: dict[str, Any] = {
@@ -230,7 +175,7 @@ async def update_lead(principal: Principal, lead_id: int, data: LeadUpdate, *, o
             errors += await assignee_problems(principal, "leads", data.responsible_id)
             values["responsible_id"] = data.responsible_id
         if data.custom is not msgspec.UNSET:
-            values["custom"] = await _custom(principal, data.custom, current["custom"], errors)
+            values["custom"] = await clean_custom(principal, "lead", data.custom, current["custom"], errors)
         if errors:
             raise InvalidInput("The lead change has invalid fields.", errors=errors)
         if values.get("status") in EDITABLE_STATUSES and current["status"] == "disqualified":

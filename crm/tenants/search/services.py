@@ -12,15 +12,18 @@ deals are skipped when the edition has no deals module.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from piccolo.columns.combination import Combinable
 
 from crm.platform.auth import Principal
 from crm.platform.editions import shipped_editions
 from crm.platform.listing import escape_like
+from crm.platform.sql import fetch_sql
 from crm.platform.tenancy import read_in_tenant
-from crm.tenants.clients._input import phone_region
-from crm.tenants.clients._sql import fetch_sql
+from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.phones import phone_or_none
 from crm.tenants.clients.tables import SEARCH_NAME, Client
 from crm.tenants.deals.tables import Deal
@@ -146,62 +149,47 @@ def _client_subtitle(row: Any) -> str:
 
 
 async def _deals(principal: Principal, q: str, limit: int) -> list[Hit]:
-    scope = (await records_in_scope(principal, "deals", "read", Deal.responsible_id, Deal.author_id)).querystring
-    title = "translate(lower(deals.title), 'ё', 'е')"
-    rows = await fetch_sql(
-        f"""
-        SELECT deals.id, deals.title, deals.amount, deals.currency, deals.status,
-               (SELECT clients.name FROM clients WHERE clients.id = deals.client_id) AS client_name,
-               {_score(title)} AS score
-        FROM deals
-        WHERE ({title} LIKE '%' || {_FOLD} || '%' OR {title} %> {_FOLD}) AND ({{}})
-        ORDER BY score DESC, deals.id DESC
-        LIMIT {{}}
-        """,
-        q,
-        q,
-        escape_like(q),
-        q,
-        scope,
-        limit,
+    allowed = await records_in_scope(principal, "deals", "read", Deal.responsible_id, Deal.author_id)
+    columns = (
+        "deals.amount, deals.currency, deals.status,"
+        " (SELECT clients.name FROM clients WHERE clients.id = deals.client_id) AS client_name"
     )
-    return [
-        Hit(
-            "deal",
-            row["id"],
-            row["title"],
-            f"{row['client_name']} · {row['amount']:.2f} {row['currency']} · {row['status']}",
-            round(float(row["score"]), 4),
-        )
-        for row in rows
-    ]
+
+    def subtitle(row: Any) -> str:
+        return f"{row['client_name']} · {row['amount']:.2f} {row['currency']} · {row['status']}"
+
+    return await _titled("deal", "deals", columns, subtitle, allowed, q, limit)
 
 
 async def _tasks(principal: Principal, q: str, limit: int) -> list[Hit]:
-    scope = (await records_in_scope(principal, "tasks", "read", Task.assignee_id, Task.author_id)).querystring
-    title = "translate(lower(tasks.title), 'ё', 'е')"
+    allowed = await records_in_scope(principal, "tasks", "read", Task.assignee_id, Task.author_id)
+
+    def subtitle(row: Any) -> str:
+        return f"{row['status']} · due {row['due_at'].isoformat()}"
+
+    return await _titled("task", "tasks", "tasks.status, tasks.due_at", subtitle, allowed, q, limit)
+
+
+async def _titled(
+    kind: str, table: str, columns: str, subtitle: Callable[[Any], str], allowed: Combinable, q: str, limit: int
+) -> list[Hit]:
+    """The ``limit`` hits of ``kind`` among the rows of ``table`` (deals, tasks) that
+    ``allowed`` takes in and whose folded title holds ``q`` or a word like it, closest
+    first; ``columns`` are what ``subtitle`` reads of a row besides its id and title."""
+    title = f"translate(lower({table}.title), 'ё', 'е')"
     rows = await fetch_sql(
         f"""
-        SELECT tasks.id, tasks.title, tasks.status, tasks.due_at, {_score(title)} AS score
-        FROM tasks
+        SELECT {table}.id, {table}.title, {columns}, {_score(title)} AS score
+        FROM {table}
         WHERE ({title} LIKE '%' || {_FOLD} || '%' OR {title} %> {_FOLD}) AND ({{}})
-        ORDER BY score DESC, tasks.id DESC
+        ORDER BY score DESC, {table}.id DESC
         LIMIT {{}}
         """,
         q,
         q,
         escape_like(q),
         q,
-        scope,
+        allowed.querystring,
         limit,
     )
-    return [
-        Hit(
-            "task",
-            row["id"],
-            row["title"],
-            f"{row['status']} · due {row['due_at'].isoformat()}",
-            round(float(row["score"]), 4),
-        )
-        for row in rows
-    ]
+    return [Hit(kind, row["id"], row["title"], subtitle(row), round(float(row["score"]), 4)) for row in rows]

@@ -24,7 +24,7 @@ from crm.tenants.deals.tables import Deal
 from crm.tenants.tasks.recurrence import InvalidRule, next_occurrence, parse_rule
 from crm.tenants.tasks.schemas import ChecklistItem, TaskCreate, TaskUpdate
 from crm.tenants.tasks.tables import Task
-from crm.tenants.users.scopes import may_assign, records_in_scope
+from crm.tenants.users.scopes import may_assign, records_in_scope, row_in_scope
 from crm.tenants.users.tables import User
 
 PRIORITIES = ("low", "normal", "high")
@@ -261,15 +261,8 @@ async def load_task(task_id: int, condition: Combinable | None = None) -> dict[s
 
 async def _visible_for_update(principal: Principal, task_id: int, action: str) -> dict[str, Any]:
     """The task locked for a change, or 404 when it does not exist or is out of scope."""
-    if not 1 <= task_id <= MAX_ID:
-        raise NotFound(f"There is no task {task_id}.")
-    condition = await tasks_in_scope(principal, action)
-    row: dict[str, Any] | None = (
-        await Task.select(*TASK_COLUMNS).where(Task.id == task_id, condition).lock_rows().output(load_json=True).first()
-    )
-    if row is None:
-        raise NotFound(f"There is no task {task_id} you may {action}.")
-    return row
+    allowed = await tasks_in_scope(principal, action)
+    return await row_in_scope(Task, TASK_COLUMNS, task_id, allowed, noun="task", action=action, lock=True)
 
 
 async def update_task(principal: Principal, task_id: int, data: TaskUpdate, *, origin: Origin) -> dict[str, Any]:
