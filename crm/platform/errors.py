@@ -109,6 +109,14 @@ class TooManyRequests(CrmError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class LimitReached(CrmError):
+    """A quota of the tenant's edition is used up (402: a bigger edition has more room)."""
+
+    code = "limit-reached"
+    status = 402
+    title = "Edition limit reached"
+
+
 class ModuleNotInEdition(CrmError):
     """A module the tenant's edition does not include (402 Payment Required)."""
 

@@ -23,6 +23,7 @@ from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.schemas import ClientCreate, ClientRead, ClientUpdate
 from crm.tenants.clients.tables import Client, ClientRelation
 from crm.tenants.configuration.custom_fields import clean_custom
+from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.deals.tables import Deal
 from crm.tenants.users.scopes import assignee_problems
 
@@ -54,6 +55,7 @@ async def create_client(principal: Principal, data: ClientCreate, *, origin: Ori
                 principal, phones=values["phones"], emails=values["emails"], tax_id=values["tax_id"]
             )
         values["author_id"] = principal.user_id
+        await ensure_room(principal, "clients")
         rows = await Client.insert(Client(**values)).returning(Client.id)
         client_id = int(rows[0]["id"])
         await record_audit(

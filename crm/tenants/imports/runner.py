@@ -18,6 +18,7 @@ from crm.platform.timers import Timer, timer_handler
 from crm.tenants.audit.services import Actor, AuditRecord, record_audit_many
 from crm.tenants.clients.contacts import phone_region
 from crm.tenants.configuration.custom_fields import definitions
+from crm.tenants.configuration.limits import room_left
 from crm.tenants.imports.csvfile import UnreadableFile, read_rows
 from crm.tenants.imports.rows import ClientRow, RowContext, parse_row
 from crm.tenants.users.services import users_in_scope
@@ -92,7 +93,7 @@ async def run_import(tenant: TenantRef, timer: Timer) -> None:
             status = await connection.fetchval("SELECT status FROM imports WHERE id = $1 FOR UPDATE", import_id)
             if status != "running":
                 return  # cancelled meanwhile
-            result = await _import_batch(batch, actor, force=job["on_duplicate"] == "create")
+            result = await _import_batch(principal, batch, actor, force=job["on_duplicate"] == "create")
             await connection.execute(
                 """
                 UPDATE imports SET processed_rows = $2, created_rows = created_rows + $3,
@@ -133,7 +134,7 @@ async def _context(principal: Principal) -> RowContext:
     return RowContext(region=region, importer_id=principal.user_id, custom_fields=custom, assignable=assignable)
 
 
-async def _import_batch(batch: list[ClientRow], actor: Actor, *, force: bool) -> BatchResult:
+async def _import_batch(principal: Principal, batch: list[ClientRow], actor: Actor, *, force: bool) -> BatchResult:
     result = BatchResult(problems=[])
     assert result.problems is not None
     valid = []
@@ -145,6 +146,15 @@ async def _import_batch(batch: list[ClientRow], actor: Actor, *, force: bool) ->
             valid.append(row)
     if not force:
         valid = await _without_duplicates(valid, result)
+    room = await room_left(principal, "clients")
+    if room is not None and len(valid) > room:
+        # Past the edition's client limit: these rows wait for an upgrade (import them again).
+        for row in valid[room:]:
+            result.failed += 1
+            result.problems.append(
+                {"row": row.line, "field": "name", "detail": "the edition's client limit is reached"}
+            )
+        valid = valid[:room]
     if not valid:
         return result
     connection = scope_connection()

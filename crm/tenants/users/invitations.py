@@ -27,6 +27,7 @@ from crm.platform.signup import EMAIL, LOCALES
 from crm.platform.tables import Identity
 from crm.platform.tenancy import tenant_scope
 from crm.tenants.audit.services import record_audit
+from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.configuration.tables import Role
 from crm.tenants.mail.outbox import queue_mail
 from crm.tenants.users.links import open_link, spend_link
@@ -93,6 +94,7 @@ async def invite_user(
         raise InvalidInput("The invitation has invalid fields.", errors=errors)
     if await User.exists().where(User.email == email):
         raise Conflict("A user with this e-mail already exists.", errors=[FieldError("email", "is already a user")])
+    await ensure_room(principal, "users")
     rows = await User.insert(
         User(
             email=email,

@@ -12,6 +12,7 @@ from crm.platform.auth import Origin, Principal
 from crm.platform.errors import FieldError, InvalidInput, NotFound
 from crm.platform.tenancy import scope_connection
 from crm.tenants.audit.services import record_audit
+from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.configuration.tables import Role
 from crm.tenants.users.schemas import WorkingHours
 from crm.tenants.users.tables import Department, User
@@ -185,6 +186,8 @@ async def set_user_active(principal: Principal, user_id: int, active: bool, *, o
         raise NotFound(f"There is no user {user_id} you may change.")
     if current["is_active"] == active:
         return
+    if active:
+        await ensure_room(principal, "users")
     await User.update({User.is_active: active}).where(User.id == user_id)
     await record_audit(
         origin.actor("user", principal.email, principal.user_id),
