@@ -8,7 +8,7 @@ from piccolo.columns import JSONB, Date, ForeignKey, Integer, Numeric, OnDelete,
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from crm.tenants.clients.tables import Client
+from crm.tenants.clients.tables import Client, folded
 from crm.tenants.configuration.tables import Pipeline, PipelineStage
 from crm.tenants.users.tables import User
 
@@ -49,5 +49,5 @@ DEAL_DDL: tuple[str, ...] = (
     'CREATE INDEX deals_responsible_id ON "deals" ("responsible_id")',
     'CREATE INDEX deal_stage_changes_deal_id ON "deal_stage_changes" ("deal_id", "changed_at")',
     # Search matches titles the way it matches client names (see crm/tenants/search).
-    """CREATE INDEX deals_title_trgm ON "deals" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops)""",
+    f'CREATE INDEX deals_title_trgm ON "deals" USING gin (({folded("title")}) gin_trgm_ops) WITH (fastupdate = off)',
 )

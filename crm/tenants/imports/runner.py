@@ -196,8 +196,11 @@ async def _without_duplicates(rows: list[ClientRow], result: BatchResult) -> lis
     emails = sorted({email for row in rows for email in row.values["emails"]})
     tax_ids = sorted({row.values["tax_id"] for row in rows if row.values["tax_id"]})
     existing = await scope_connection().fetch(
-        "SELECT id, phones, emails, tax_id FROM clients"
-        " WHERE phones && $1::varchar[] OR emails && $2::varchar[] OR tax_id = ANY($3::varchar[])",
+        # One lookup per index: an OR across them, once its plan is cached as a generic one,
+        # became a sequential scan comparing every client with the whole batch.
+        "SELECT id, phones, emails, tax_id FROM clients WHERE phones && $1::varchar[]"
+        " UNION SELECT id, phones, emails, tax_id FROM clients WHERE emails && $2::varchar[]"
+        " UNION SELECT id, phones, emails, tax_id FROM clients WHERE tax_id = ANY($3::varchar[])",
         phones,
         emails,
         tax_ids,

@@ -15,7 +15,7 @@ CREATE INDEX deals_client_id ON "deals" ("client_id");
 CREATE INDEX deals_stage_id ON "deals" ("stage_id");
 CREATE INDEX deals_responsible_id ON "deals" ("responsible_id");
 CREATE INDEX deal_stage_changes_deal_id ON "deal_stage_changes" ("deal_id", "changed_at");
-CREATE INDEX deals_title_trgm ON "deals" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops);
+CREATE INDEX deals_title_trgm ON "deals" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops) WITH (fastupdate = off);
 CREATE INDEX leads_responsible_id ON "leads" ("responsible_id");
 CREATE INDEX leads_status ON "leads" ("status");
 CREATE INDEX leads_client_id ON "leads" ("client_id");

@@ -13,7 +13,7 @@ CREATE TABLE "activities" ("id" SERIAL PRIMARY KEY NOT NULL, "kind" VARCHAR(8) N
 CREATE INDEX tasks_assignee_due ON "tasks" ("assignee_id", "due_at");
 CREATE INDEX tasks_client_id ON "tasks" ("client_id");
 CREATE INDEX tasks_deal_id ON "tasks" ("deal_id");
-CREATE INDEX tasks_title_trgm ON "tasks" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops);
+CREATE INDEX tasks_title_trgm ON "tasks" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops) WITH (fastupdate = off);
 CREATE INDEX activities_client_timeline ON "activities" ("client_id", "occurred_at" DESC);
 CREATE INDEX activities_deal_id ON "activities" ("deal_id");
 CREATE INDEX activities_author_id ON "activities" ("author_id");

@@ -6,7 +6,7 @@ from piccolo.columns import JSONB, Array, ForeignKey, Integer, OnDelete, Serial,
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from crm.tenants.clients.tables import Client
+from crm.tenants.clients.tables import Client, folded
 from crm.tenants.deals.tables import Deal
 from crm.tenants.users.tables import User
 
@@ -36,5 +36,5 @@ TASK_DDL: tuple[str, ...] = (
     'CREATE INDEX tasks_client_id ON "tasks" ("client_id")',
     'CREATE INDEX tasks_deal_id ON "tasks" ("deal_id")',
     # Search matches titles the way it matches client names (see crm/tenants/search).
-    """CREATE INDEX tasks_title_trgm ON "tasks" USING gin ((translate(lower(title), 'ё', 'е')) gin_trgm_ops)""",
+    f'CREATE INDEX tasks_title_trgm ON "tasks" USING gin (({folded("title")}) gin_trgm_ops) WITH (fastupdate = off)',
 )
