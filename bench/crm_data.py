@@ -348,8 +348,9 @@ SELECT a.kind, a.client_id,
             ELSE ($1::int[])[1 + floor(a.r4 * cardinality($1::int[]))::int] END,
        'done', a.at,
        CASE a.kind
-           WHEN 'meeting' THEN (ARRAY['Встреча в офисе клиента', 'Презентация продукта', 'Демо для отдела закупок',
-                                      'Переговоры по договору', 'Online demo', 'Quarterly review'])[1 + floor(a.r5 * 6)::int]
+           WHEN 'meeting' THEN (ARRAY['Встреча в офисе клиента', 'Презентация продукта', 'Демо для закупок',
+                                      'Переговоры по договору', 'Online demo', 'Quarterly review'])
+                               [1 + floor(a.r5 * 6)::int]
            WHEN 'email' THEN (ARRAY['Коммерческое предложение', 'Re: счёт на оплату', 'Договор на подпись',
                                     'Follow-up', 'Прайс-лист', 'Re: сроки поставки'])[1 + floor(a.r5 * 6)::int]
            ELSE '' END,
@@ -405,10 +406,12 @@ FROM (
     FROM (
         SELECT c.client_id, c.deal_id, c.assignee_id, c.r1, c.r2, c.r3, c.r4, c.r5, c.r6, c.r7,
                now() - interval '720 days' + c.r8 * interval '810 days' AS raw,
-               (ARRAY['call', 'call', 'call', 'meeting', 'email', 'send_documents'])[1 + floor(c.r9 * 6)::int] AS task_type,
+               (ARRAY['call', 'call', 'call', 'meeting', 'email', 'send_documents'])[1 + floor(c.r9 * 6)::int]
+                   AS task_type,
                (ARRAY['Позвонить', 'Перезвонить по КП', 'Уточнить потребность', 'Встреча', 'Отправить договор',
                       'Выставить счёт', 'Напомнить об оплате', 'Follow-up call', 'Send the proposal',
-                      'Подготовить спецификацию', 'Согласовать скидку', 'Поздравить с праздником'])[1 + floor(c.r1 * 12)::int]
+                      'Подготовить спецификацию', 'Согласовать скидку', 'Поздравить с праздником'])
+                   [1 + floor(c.r1 * 12)::int]
                || CASE WHEN c.short IS NOT NULL AND c.r2 < 0.6 THEN ': ' || c.short ELSE '' END AS title
         FROM (
             SELECT p.client_id, CASE WHEN random() < 0.3 THEN p.deal_id END AS deal_id, p.short,
@@ -825,7 +828,7 @@ async def fill_company(
             task_counts = [int(value * scale + rng.random()) for value in raw_tasks]
             await connection.execute(
                 "CREATE TEMP TABLE bench_plan (client_id int, n_acts int, n_tasks int, first_at timestamptz,"
-                " last_at timestamptz, responsible_id int, phone varchar, deal_id int, short varchar) ON COMMIT PRESERVE ROWS"
+                " last_at timestamptz, responsible_id int, phone varchar, deal_id int, short varchar)"
             )
             await connection.copy_records_to_table(
                 "bench_plan",
@@ -855,7 +858,7 @@ async def fill_company(
             await connection.execute("DROP TABLE bench_plan")
 
             started = time.perf_counter()
-            for name, definition in dropped:
+            for _, definition in dropped:
                 await connection.execute(definition)
             timings["rebuild indexes"] = time.perf_counter() - started
         finally:
@@ -867,12 +870,12 @@ async def fill_company(
     for table in ("departments", "users", *LOADED_TABLES):
         await services.db.pool.execute(f'VACUUM ANALYZE "{tenant.schema}"."{table}"')
     timings["VACUUM ANALYZE"] = time.perf_counter() - started
-    company = Company(tenant, admin, staff, ids, timings)
-    company.counts = {
+    filled = Company(tenant, admin, staff, ids, timings)
+    filled.counts = {
         table: int(await services.db.pool.fetchval(f'SELECT count(*) FROM "{tenant.schema}"."{table}"'))
         for table in ("users", *LOADED_TABLES)
     }
-    return company, counts
+    return filled, counts
 
 
 async def provision(services: Services, edition: str, company: str) -> tuple[TenantRef, Person]:
