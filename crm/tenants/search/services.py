@@ -25,7 +25,7 @@ from crm.platform.sql import fetch_sql
 from crm.platform.tenancy import read_in_tenant
 from crm.tenants.clients.contacts import phone_region
 from crm.tenants.clients.phones import phone_or_none
-from crm.tenants.clients.tables import SEARCH_NAME, Client
+from crm.tenants.clients.tables import SEARCH_NAME, Client, folded
 from crm.tenants.deals.tables import Deal
 from crm.tenants.tasks.tables import Task
 from crm.tenants.users.scopes import records_in_scope
@@ -43,12 +43,12 @@ TYPE_ORDER = {"client": 0, "deal": 1, "task": 2}
 
 # Folded text and its closeness to the query: mostly "is the query a word of it",
 # a little "is it the whole of it", so an exact name outranks a longer one; always < 1.
-_FOLD = "translate(lower({}), 'ё', 'е')"
+_FOLD = folded("{}")  # the query text, folded like the indexed names
 
 
-def _score(folded: str) -> str:
-    """SQL for the closeness of the query (two ``{}`` placeholders) to ``folded``."""
-    return f"0.99 * (0.7 * word_similarity({_FOLD}, {folded}) + 0.3 * similarity({_FOLD}, {folded}))"
+def _score(text: str) -> str:
+    """SQL for the closeness of the query (two ``{}`` placeholders) to the folded ``text``."""
+    return f"0.99 * (0.7 * word_similarity({_FOLD}, {text}) + 0.3 * similarity({_FOLD}, {text}))"
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ async def _titled(
     """The ``limit`` hits of ``kind`` among the rows of ``table`` (deals, tasks) that
     ``allowed`` takes in and whose folded title holds ``q`` or a word like it, closest
     first; ``columns`` are what ``subtitle`` reads of a row besides its id and title."""
-    title = f"translate(lower({table}.title), 'ё', 'е')"
+    title = folded(f"{table}.title")
     rows = await fetch_sql(
         f"""
         SELECT {table}.id, {table}.title, {columns}, {_score(title)} AS score
