@@ -35,8 +35,14 @@ the planner the sales director (``department`` over the 27 people of "Прода
     very same SQL text, compiled from the product's templates and Piccolo queries) with
     asyncpg on the same pool in one transaction with the tenant's search_path, returning
     JSON encoded with msgspec, and (c) the bare handler plus the statements of the app's
-    authentication (tenant row, token look-up transaction, rate-limit hit). Rounds rotate
-    the order; medians of the rounds. Goal: (a) >= 0.5x (b).
+    authentication (tenant row, token look-up transaction, rate-limit hit), and (d) a what-if
+    that is NOT the product: the app while the pool releases connections without asyncpg's
+    reset query and ``platform.rate_limits`` is UNLOGGED. Rounds rotate the order; medians
+    of the rounds. Goal: (a) >= 0.5x (b).
+
+"Where the time goes" repeats requests with every asyncpg call timed (count and time per
+statement, the rest being Python), and the card's are also run under cProfile (own time by
+package). The pool's cached statements are listed with their generic / custom plan counts.
 """
 
 from __future__ import annotations

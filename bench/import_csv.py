@@ -2,6 +2,7 @@
 against a bare COPY of the same rows.
 
     .venv/bin/python -m bench.import_csv [--quick] [--rows N] [--encoding cp1251|utf-8] [--world full|none]
+                                         [--no-what-if | --only-what-if] [--what-if-copy]
 
 The file is what a Russian company exports from Excel: ``Название;Телефон;E-mail;ИНН;Статус;Теги``,
 semicolons, CRLF, Windows-1251 (or UTF-8 with BOM). Names from ``bench/crm_data.py``'s name
@@ -29,6 +30,14 @@ e-mails, statuses and tags as the import stores them), ``COPY``-ed with asyncpg
 ``copy_records_to_table`` into a scratch table ``(LIKE clients INCLUDING DEFAULTS)`` and
 into one ``INCLUDING ALL`` (the clients indexes: trigram GIN and GiST, GINs on phones,
 e-mails, tags and custom, …), median of 3 each. Goal: the import under 60 s.
+
+After the import: EXPLAIN ANALYZE of the duplicate check for one batch's keys, as the
+runner sends it and rewritten (``DEDUP_WHAT_IF``). Then, unless ``--no-what-if``, a
+what-if that is NOT the product: a second file of new rows imported while the runner's
+scope connection sends ``DEDUP_WHAT_IF`` instead of its duplicate check (same rows found,
+one GIN probe per key); ``--what-if-copy`` adds a third import that also inserts each batch
+with COPY instead of ``jsonb_populate_recordset``. ``--only-what-if`` skips the product's
+import, so the what-if runs against the same 200,000 clients.
 """
 
 from __future__ import annotations
@@ -422,6 +431,7 @@ async def measure(
         if sizes.product:
             print(f"\nImport through the API (the product); load {load()}")
             await import_once(pool, schema, http, headers, generated, baselines)
+            await explain_duplicate_check(pool, schema, generated.normalised[: runner.BATCH_ROWS])
         if sizes.what_if and sizes.product:
             phones, emails, tax_ids = await existing_keys(pool, schema)
             second = generate_csv(
@@ -533,6 +543,29 @@ async def import_once(
     for name, values in sorted(grouped.items(), key=lambda item: -sum(item[1]))[:14]:
         print(f"    {name:66} {sum(values):7.2f} s  ({len(values)} calls)")
     return total
+
+
+async def explain_duplicate_check(pool: asyncpg.Pool, schema: str, rows: list[tuple[Any, ...]]) -> None:
+    """EXPLAIN ANALYZE of the duplicate check for one batch's keys: as the runner sends it, and rewritten."""
+    phones = sorted({phone for row in rows for phone in row[3]})
+    emails = sorted({email for row in rows for email in row[4]})
+    tax_ids = sorted({row[5] for row in rows if row[5]})
+    product = (
+        "SELECT id, phones, emails, tax_id FROM clients"
+        " WHERE phones && $1::varchar[] OR emails && $2::varchar[] OR tax_id = ANY($3::varchar[])"
+    )
+    print(
+        f"\n  EXPLAIN ANALYZE of the duplicate check for one batch's keys ({len(phones)} phones, {len(emails)} e-mails,"
+        f" {len(tax_ids)} tax ids), now that the rows are in the table:"
+    )
+    for label, sql in (("as the runner sends it", product), ("rewritten (one GIN probe per key)", DEDUP_WHAT_IF)):
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT set_config('search_path', $1, true)", f'"{schema}", public')
+            plan = [str(row[0]) for row in await connection.fetch(f"EXPLAIN ANALYZE {sql}", phones, emails, tax_ids)]
+        print(f"    {label}:")
+        for line in plan:
+            if "(cost=" in line or line.startswith(("Planning Time", "Execution Time")) or "Rows Removed" in line:
+                print(f"      {line[:150]}")
 
 
 # The runner's duplicate check as it is sent (crm/tenants/imports/runner.py, _without_duplicates).

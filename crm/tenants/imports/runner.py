@@ -196,10 +196,12 @@ async def _without_duplicates(rows: list[ClientRow], result: BatchResult) -> lis
     emails = sorted({email for row in rows for email in row.values["emails"]})
     tax_ids = sorted({row.values["tax_id"] for row in rows if row.values["tax_id"]})
     existing = await scope_connection().fetch(
-        # One lookup per index: an OR across them, once its plan is cached as a generic one,
-        # became a sequential scan comparing every client with the whole batch.
-        "SELECT id, phones, emails, tax_id FROM clients WHERE phones && $1::varchar[]"
-        " UNION SELECT id, phones, emails, tax_id FROM clients WHERE emails && $2::varchar[]"
+        # One GIN probe per key: against a whole 1,000-element array PostgreSQL estimates
+        # `&&` so badly that it scans every client instead (bench/RESULTS.md, section 6).
+        "SELECT c.id, c.phones, c.emails, c.tax_id FROM unnest($1::varchar[]) AS k"
+        " JOIN clients c ON c.phones @> ARRAY[k]"
+        " UNION SELECT c.id, c.phones, c.emails, c.tax_id FROM unnest($2::varchar[]) AS k"
+        " JOIN clients c ON c.emails @> ARRAY[k]"
         " UNION SELECT id, phones, emails, tax_id FROM clients WHERE tax_id = ANY($3::varchar[])",
         phones,
         emails,
