@@ -57,7 +57,6 @@ from crm.tenants.clients._listing import CLIENT_LIST
 from crm.tenants.clients._read import OWNERS, READ_COLUMNS
 from crm.tenants.clients.tables import Client
 from crm.tenants.users.scopes import records_in_scope
-from crm.tenants.users.services import department_subtree
 from crm.tenants.users.tables import Department, User
 
 LIMIT = 50
@@ -183,8 +182,12 @@ def principal(tenant: TenantRef, user_id: int, department_id: int | None, scope:
     )
 
 
-# What each scope should see, written without records_in_scope (the subtree from the
-# product's department_subtree, passed as $2).
+# What each scope should see, written without records_in_scope (the subtree, computed
+# here on its own, passed as $2).
+_SUBTREE = (
+    "WITH RECURSIVE subtree AS (SELECT id FROM departments WHERE id = $1"
+    " UNION ALL SELECT d.id FROM departments d JOIN subtree s ON d.parent_id = s.id) SELECT id FROM subtree"
+)
 _EXPECTED_DEPARTMENT = (
     "SELECT count(*) FROM clients WHERE responsible_id = $1 OR author_id = $1"
     " OR responsible_id IN (SELECT id FROM users WHERE department_id = ANY($2::int[]))"
@@ -248,8 +251,8 @@ async def build_world(services: Services, sizes: Sizes) -> World:
     print(f"  clients heap {heap}; its indexes: " + ", ".join(f"{row['relname']} {row['size']}" for row in indexes))
 
     async def facts() -> tuple[list[int], int, int]:
-        subtree = await department_subtree(ids[SCOPED_DEPARTMENT])
         connection = scope_connection()
+        subtree = [row["id"] for row in await connection.fetch(_SUBTREE, ids[SCOPED_DEPARTMENT])]
         department = int(await connection.fetchval(_EXPECTED_DEPARTMENT, head, subtree))
         own = int(await connection.fetchval(_EXPECTED_OWN, seller))
         return subtree, department, own

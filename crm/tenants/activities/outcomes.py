@@ -21,7 +21,7 @@ from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.activities.schemas import CallOutcome
 from crm.tenants.activities.services import call_outcomes
 from crm.tenants.audit.services import record_audit
-from crm.tenants.configuration.tables import TenantSetting
+from crm.tenants.configuration.settings import replace_setting
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 MAX_OUTCOMES = 50
@@ -57,19 +57,8 @@ async def replace_call_outcomes(
     if principal.scope("settings", "update") == "none":
         raise Forbidden("Your role does not allow changing the company settings.", permission="settings.update")
     cleaned = _clean(outcomes)
-    row = (
-        await TenantSetting.select(TenantSetting.value)
-        .where(TenantSetting.key == "call_outcomes")
-        .lock_rows("NO KEY UPDATE")
-        .output(load_json=True)
-        .first()
-    )
-    before = row["value"] if row else None
+    before = await replace_setting("call_outcomes", cleaned)
     if before != cleaned:
-        if row is None:
-            await TenantSetting.insert(TenantSetting(key="call_outcomes", value=cleaned))
-        else:
-            await TenantSetting.update({TenantSetting.value: cleaned}).where(TenantSetting.key == "call_outcomes")
         await record_audit(
             origin.user(principal),
             "settings.call_outcomes_updated",

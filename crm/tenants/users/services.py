@@ -10,42 +10,19 @@ from piccolo.columns.combination import Combinable
 
 from crm.platform.auth import Origin, Principal
 from crm.platform.errors import FieldError, InvalidInput, NotFound
-from crm.platform.tenancy import scope_connection
 from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.configuration.tables import Role
 from crm.tenants.users.schemas import WorkingHours
+from crm.tenants.users.scopes import records_in_scope
 from crm.tenants.users.tables import Department, User
-
-_SUBTREE = """
-WITH RECURSIVE subtree AS (
-    SELECT id FROM departments WHERE id = $1
-    UNION ALL
-    SELECT d.id FROM departments d JOIN subtree s ON d.parent_id = s.id
-)
-SELECT id FROM subtree
-"""
-
-
-async def department_subtree(root: int) -> list[int]:
-    """The department and all departments below it (inside the open tenant scope)."""
-    return [row["id"] for row in await scope_connection().fetch(_SUBTREE, root)]
 
 
 async def users_in_scope(principal: Principal, action: str) -> Combinable:
-    """SQL condition for the users ``principal`` may ``action`` (read, update, …).
-
-    ``all``: everyone; ``department``: users of the principal's department and the ones
-    below it, plus the principal; ``own``: the principal alone; ``none``: nobody."""
-    scope = principal.scope("users", action)
-    if scope == "all":
-        return User.id > 0
-    if scope == "department" and principal.department_id is not None:
-        departments = await department_subtree(principal.department_id)
-        return User.department_id.is_in(departments) | (User.id == principal.user_id)
-    if scope in ("department", "own"):
-        return User.id == principal.user_id
-    return User.id < 0
+    """SQL condition for the users ``principal`` may ``action`` (read, update, …): a user's
+    own id is the "owner" column, so ``department`` covers the users of the principal's
+    department and the ones below it, ``own`` the principal alone."""
+    return await records_in_scope(principal, "users", action, User.id)
 
 
 PROFILE_FIELDS = ("name", "locale", "timezone", "working_hours")
