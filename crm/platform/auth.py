@@ -23,7 +23,7 @@ from crm.platform.errors import Forbidden, TooManyRequests, TwoFactorRequired, U
 from crm.platform.lockout import account_key, clear_failures, record_failure, seconds_locked
 from crm.platform.passwords import hash_password, needs_rehash, verify_password
 from crm.platform.tables import Tenant
-from crm.platform.tenancy import TenantRef, read_in_tenant, scope_connection, tenant_scope
+from crm.platform.tenancy import TenantRef, schema_for, scope_connection, tenant_scope
 from crm.platform.totp import login_code_step, spend_step
 from crm.tenants.audit.services import Actor, record_audit
 from crm.tenants.users.tables import AccessToken, User
@@ -223,48 +223,75 @@ async def issue_token(
     return f"crm_{tenant.id}_{secret}"
 
 
-async def authenticate(db: Database, token: str) -> Principal:
-    """Resolve a bearer token to its principal, or raise 401/403."""
+# The whole of authentication in one statement and one round trip, outside any
+# transaction: the tenant row, the token and its user with the rights of their roles,
+# the token's "last used" stamp (written at most once a minute: a write per request would
+# serialise on the row) and one hit on the token's rate-limit window (an UNLOGGED table, so
+# counting does not wait for a WAL flush). Tenant tables are named with the schema the
+# token's tenant id implies (schema_for); the tenant row must agree, or nothing matches.
+_AUTHENTICATE = """
+WITH tenant AS (
+    SELECT id, slug, schema_name, edition, status FROM platform.tenants
+    WHERE id = $1 AND schema_name = $2 AND status <> 'deleted'
+), hit AS (
+    SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role,
+           u.department_id,
+           (SELECT coalesce(jsonb_agg(r.rights), '[]'::jsonb) FROM {schema}.roles r
+            WHERE r.key = u.role OR r.key = ANY(u.extra_roles))::text AS rights
+    FROM {schema}.access_tokens t JOIN {schema}.users u ON u.id = t.user_id
+    WHERE t.token_hash = $3 AND t.revoked_at IS NULL AND u.is_active
+      AND (t.expires_at IS NULL OR t.expires_at > now()) AND EXISTS (SELECT FROM tenant)
+), touched AS (
+    UPDATE {schema}.access_tokens SET last_used_at = now()
+    WHERE id = (SELECT token_id FROM hit)
+      AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+), counted AS (
+    INSERT INTO platform.rate_limits AS r (key, window_start, hits)
+    SELECT 'token:' || $1 || ':' || hit.token_id, now(), 1 FROM hit
+    ON CONFLICT (key) DO UPDATE SET
+        hits = CASE WHEN r.window_start <= now() - interval '1 minute' THEN 1 ELSE r.hits + 1 END,
+        window_start = CASE WHEN r.window_start <= now() - interval '1 minute' THEN now() ELSE r.window_start END
+    RETURNING hits, extract(epoch FROM r.window_start + interval '1 minute' - now()) AS window_left
+)
+SELECT tenant.slug, tenant.edition, tenant.status, hit.token_id, hit.user_id, hit.email, hit.name, hit.locale,
+       hit.timezone, hit.role, hit.department_id, hit.rights, counted.hits, counted.window_left
+FROM tenant LEFT JOIN hit ON TRUE LEFT JOIN counted ON TRUE
+"""
+PRINCIPAL_COLUMNS = ("token_id", "user_id", "email", "name", "locale", "timezone", "role", "department_id")
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A principal, and the hits its token has made in the current one-minute window."""
+
+    principal: Principal
+    hits_this_minute: int
+    seconds_left_in_minute: float
+
+
+async def authenticate(db: Database, token: str) -> Authenticated:
+    """Resolve a bearer token to its principal, or raise 401/403. Counts one request
+    against the token's per-minute budget (the caller decides whether it is exceeded)."""
     match = TOKEN.fullmatch(token)
     if match is None:
         raise Unauthorized()
-    tenant = await load_tenant(tenant_id=match.group(1))
-    if tenant is None:
-        raise Unauthorized()
-    secret_hash = token_hash(match.group(2))
-
-    async def look_up() -> asyncpg.Record | None:
-        connection = scope_connection()
-        row: asyncpg.Record | None = await connection.fetchrow(
-            f"""
-            SELECT t.id AS token_id, u.id AS user_id, u.email, u.name, u.locale, u.timezone, u.role, u.department_id,
-                   {ROLE_RIGHTS} AS rights
-            FROM access_tokens t JOIN users u ON u.id = t.user_id
-            WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
-              AND (t.expires_at IS NULL OR t.expires_at > now())
-            """,
-            secret_hash,
+    tenant_id = match.group(1)
+    schema = schema_for(tenant_id)
+    try:
+        row = await db.pool.fetchrow(
+            _AUTHENTICATE.format(schema=f'"{schema}"'), tenant_id, schema, token_hash(match.group(2))
         )
-        if row is not None:
-            # Record use at most once a minute: a write per request would serialise on the
-            # row. The write is idempotent, so the lookup stays safe to retry.
-            await connection.execute(
-                """
-                UPDATE access_tokens SET last_used_at = now()
-                WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-                """,
-                row["token_id"],
-            )
-        return row
-
-    row = await read_in_tenant(tenant, look_up)
-    if row is None:
+    except asyncpg.UndefinedTableError:
+        # No such schema: a made-up tenant id, or a company whose schema is gone.
+        raise Unauthorized() from None
+    if row is None or row["user_id"] is None:
         raise Unauthorized()
+    tenant = TenantRef(id=tenant_id, slug=row["slug"], schema=schema, edition=row["edition"], status=row["status"])
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
-    fields = dict(row)
-    fields["rights"] = merge_rights(json.loads(fields["rights"]))
-    return Principal(tenant=tenant, **fields)
+    fields = {column: row[column] for column in PRINCIPAL_COLUMNS}
+    principal = Principal(tenant=tenant, rights=merge_rights(json.loads(row["rights"])), **fields)
+    return Authenticated(principal, row["hits"], float(row["window_left"]))
 
 
 async def principal_of_user(tenant: TenantRef, user_id: int) -> Principal | None:

@@ -48,11 +48,24 @@ def database_url(settings: Settings) -> str:
 def make_engine(url: str) -> CrmEngine:
     # search_path 'public' on every pooled connection: outside a tenant scope no tenant
     # table resolves, so a query that forgot its scope fails instead of guessing.
+    # TimeZone UTC: timestamps rendered by the server (JSON built in SQL, ::text) read the
+    # same on every server, whatever its configured zone.
     config: dict[str, Any] = {
         "dsn": url,
-        "server_settings": {"search_path": "public", "application_name": "relay-crm"},
+        "server_settings": {"search_path": "public", "application_name": "relay-crm", "TimeZone": "UTC"},
     }
     return CrmEngine(config=config, extensions=())
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """Release a connection to the pool without asyncpg's reset query.
+
+    asyncpg's default resets every session on release (``pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL``): one more round trip per checkout, ~10% of a card request.
+    Our code changes no session state: tenant scopes set ``search_path`` transaction-locally
+    and locks are transaction-scoped. asyncpg still rolls back an open transaction before
+    calling this hook. Code that ever needs session state (LISTEN, session advisory locks)
+    must hold its own connection outside the pool."""
 
 
 def bind_tables(engine: CrmEngine, tables: Iterable[type[Table]]) -> None:
@@ -81,7 +94,7 @@ async def connect_database(url: str, *, pool_min: int = 2, pool_max: int = 10, b
     from crm.tenants.schema import TENANT_TABLES
 
     engine = make_engine(url)
-    await engine.start_connection_pool(min_size=pool_min, max_size=pool_max)
+    await engine.start_connection_pool(min_size=pool_min, max_size=pool_max, reset=keep_session)
     if bind:
         bind_tables(engine, [*PLATFORM_TABLES, *TENANT_TABLES])
     return Database(url=url, engine=engine)

@@ -1,8 +1,12 @@
-"""Fixed-window rate limits kept in PostgreSQL, so every web process shares one count."""
+"""Fixed-window rate limits kept in PostgreSQL, so every web process shares one count.
+
+``platform.rate_limits`` is UNLOGGED: a hit commits without waiting for a WAL flush, and a
+crash of the server only forgets the current windows' counts."""
 
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 import asyncpg
 
@@ -24,5 +28,10 @@ async def check_rate_limit(pool: asyncpg.Pool, key: str, *, limit: int, window_s
     row = await pool.fetchrow(_HIT, key, float(window_seconds))
     assert row is not None
     if row["hits"] > limit:
-        retry_after = max(1, math.ceil(float(row["remaining"])))
-        raise TooManyRequests(f"Too many requests; try again in {retry_after} seconds.", retry_after=retry_after)
+        raise_rate_limited(float(row["remaining"]))
+
+
+def raise_rate_limited(seconds_left: float) -> NoReturn:
+    """429 with ``Retry-After``: the window that is full ends in ``seconds_left``."""
+    retry_after = max(1, math.ceil(seconds_left))
+    raise TooManyRequests(f"Too many requests; try again in {retry_after} seconds.", retry_after=retry_after)

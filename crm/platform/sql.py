@@ -10,6 +10,8 @@ without an alias.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from string import Formatter
 from typing import Any
 
 import asyncpg
@@ -22,6 +24,19 @@ def compile_sql(template: str, *args: Any) -> tuple[str, list[Any]]:
     """``template`` with ``{}`` placeholders filled by ``args`` (values or QueryStrings)."""
     sql, values = QueryString(template, *args).compile_string(engine_type="postgres")
     return sql, list(values)
+
+
+def compile_named(template: str, parts: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Like :func:`compile_sql` for a long template with named placeholders (``{readable}``);
+    a name may appear several times (each use becomes its own numbered argument)."""
+    positional: list[str] = []
+    args: list[Any] = []
+    for literal, name, _, _ in Formatter().parse(template):
+        positional.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is not None:
+            positional.append("{}")
+            args.append(parts[name])
+    return compile_sql("".join(positional), *args)
 
 
 async def fetch_sql(template: str, *args: Any) -> list[asyncpg.Record]:

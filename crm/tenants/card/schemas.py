@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 import msgspec
 
@@ -101,10 +100,3 @@ class ClientCard(msgspec.Struct, kw_only=True):
     # Open tasks on this client the caller may see, soonest first.
     tasks: list[CardTask]
     figures: Figures
-
-
-def brief(row: Any, prefix: str) -> UserBrief | None:
-    """A UserBrief from ``<prefix>_id``, ``<prefix>_name``, ``<prefix>_email`` columns."""
-    if row[f"{prefix}_id"] is None or row[f"{prefix}_name"] is None:
-        return None
-    return UserBrief(id=row[f"{prefix}_id"], name=row[f"{prefix}_name"], email=row[f"{prefix}_email"])
