@@ -2,7 +2,7 @@
 against a bare COPY of the same rows.
 
     .venv/bin/python -m bench.import_csv [--quick] [--rows N] [--encoding cp1251|utf-8] [--world full|none]
-                                         [--no-what-if | --only-what-if] [--what-if-copy]
+                                         [--no-what-if | --only-what-if]
 
 The file is what a Russian company exports from Excel: ``Название;Телефон;E-mail;ИНН;Статус;Теги``,
 semicolons, CRLF, Windows-1251 (or UTF-8 with BOM). Names from ``bench/crm_data.py``'s name
@@ -31,12 +31,11 @@ e-mails, statuses and tags as the import stores them), ``COPY``-ed with asyncpg
 into one ``INCLUDING ALL`` (the clients indexes: trigram GIN and GiST, GINs on phones,
 e-mails, tags and custom, …), median of 3 each. Goal: the import under 60 s.
 
-After the import: EXPLAIN ANALYZE of the duplicate check for one batch's keys, as the
-runner sends it and rewritten (``DEDUP_WHAT_IF``). Then, unless ``--no-what-if``, a
-what-if that is NOT the product: a second file of new rows imported while the runner's
-scope connection sends ``DEDUP_WHAT_IF`` instead of its duplicate check (same rows found,
-one GIN probe per key); ``--what-if-copy`` adds a third import that also inserts each batch
-with COPY instead of ``jsonb_populate_recordset``. ``--only-what-if`` skips the product's
+After the import: EXPLAIN ANALYZE of the runner's duplicate check for one batch's keys
+(``runner.DUPLICATES_SQL``). Then, unless ``--no-what-if``, a what-if that is NOT the
+product: a second file of new rows imported while the runner's scope connection inserts
+each batch with COPY (``copy_records_to_table`` of the same records) instead of
+``INSERT … SELECT FROM jsonb_populate_recordset``. ``--only-what-if`` skips the product's
 import, so the what-if runs against the same 200,000 clients.
 """
 
@@ -86,9 +85,8 @@ BASELINE_COLUMNS = ["id", "kind", "name", "phones", "emails", "tax_id", "status"
 class Sizes:
     rows: int
     world: str  # full | none
-    what_if: bool = True  # a second import with the duplicate check rewritten (not the product)
+    what_if: bool = True  # a second import that inserts each batch with COPY (not the product)
     product: bool = True  # the import as the product runs it
-    what_if_copy: bool = False  # a further import that also inserts each batch with COPY (not the product)
 
 
 @dataclass
@@ -290,10 +288,11 @@ def timed_phases() -> Iterator[Phases]:
 
     wrap_sync(import_controllers, "read_rows", "upload: read_rows (decode + csv)")
     wrap_sync(runner, "read_rows", "runner: read_rows (decode + csv)")
-    wrap_sync(runner, "parse_row", "runner: parse_row (all rows)")
+    wrap_sync(runner, "parse_row", "runner: parse_row (all rows, in the parse thread)")
     wrap_async(runner, "_without_duplicates", "runner: _without_duplicates")
     wrap_async(runner, "record_audit_many", "runner: record_audit_many")
     wrap_async(runner, "_import_batch", "runner: _import_batch (dedup + insert + audit)")
+    wrap_async(runner, "_insert_clients", "runner: _insert_clients (ids + INSERT)")
     wrap_scope(runner)
     try:
         yield phases
@@ -334,12 +333,11 @@ def statement_label(sql: str) -> str:
         return "batch: COPY clients (what-if)"
     for start, name in (
         ("SELECT status FROM imports WHERE id = $1 FOR UPDATE", "batch: lock the job row"),
-        ("SELECT id, phones, emails, tax_id FROM clients", "batch: duplicate check"),
+        ("SELECT c.id, c.phones, c.emails, c.tax_id FROM unnest", "batch: duplicate check"),
         ("SELECT nextval('clients_id_seq')", "batch: ids (nextval)"),
         ("INSERT INTO clients", "batch: INSERT clients (jsonb_populate_recordset)"),
         ("SELECT last_hash, row_count FROM audit_head", "batch: audit head FOR UPDATE"),
-        ("INSERT INTO audit_log", "batch: audit rows (executemany)"),
-        ("UPDATE audit_head", "batch: audit head update"),
+        ("WITH appended AS ( INSERT INTO audit_log", "batch: audit rows + head (one INSERT … unnest)"),
         ("UPDATE imports SET processed_rows", "batch: progress"),
         ("UPDATE platform.timers SET lease_until", "batch: renew lease"),
     ):
@@ -428,9 +426,11 @@ async def measure(
                 f" {probe.status_code} {probe.text[:160]}"
             )
         second = generated
+        print(f"\nThe clients GIN indexes: {await gin_options(pool, schema)}")
         if sizes.product:
             print(f"\nImport through the API (the product); load {load()}")
             await import_once(pool, schema, http, headers, generated, baselines)
+            print(f"  the clients GIN indexes after it: {await gin_options(pool, schema)}")
             await explain_duplicate_check(pool, schema, generated.normalised[: runner.BATCH_ROWS])
         if sizes.what_if and sizes.product:
             phones, emails, tax_ids = await existing_keys(pool, schema)
@@ -447,34 +447,13 @@ async def measure(
             which = "a second file of" if sizes.product else "the file,"
             print(
                 f"\nWhat-if, NOT the product: {which} {second.rows:,} new rows ({second.bad} bad,"
-                f" {second.duplicates_existing + second.duplicates_in_file} duplicates), imported with the runner's"
-                f" duplicate check rewritten as one GIN probe per key:"
+                f" {second.duplicates_existing + second.duplicates_in_file} duplicates), each batch inserted with COPY"
+                " (asyncpg copy_records_to_table of the same records) instead of INSERT … SELECT FROM"
+                f" jsonb_populate_recordset; load {load()}"
             )
-            for line in DEDUP_WHAT_IF.strip().splitlines():
-                print(f"    {line}")
-            print(f"  load {load()}")
-            with swapped_statements() as swaps:
+            with copied_batches() as copies:
                 await import_once(pool, schema, http, headers, second, baselines)
-            print(f"  (the rewritten statement ran {swaps[0]} times)")
-        if sizes.what_if_copy:
-            phones, emails, tax_ids = await existing_keys(pool, schema)
-            third = generate_csv(
-                sizes.rows,
-                encoding=encoding,
-                existing_phones=phones,
-                existing_emails=emails,
-                existing_tax_ids=tax_ids,
-                owner_id=admin.user_id,
-                seed=779,
-            )
-            print(
-                f"\nWhat-if, NOT the product: another {third.rows:,} new rows, with the rewritten duplicate check"
-                " AND each batch inserted with COPY (asyncpg copy_records_to_table of the same records) instead of"
-                f" INSERT … SELECT FROM jsonb_populate_recordset; load {load()}"
-            )
-            with swapped_statements(copy=True) as swaps:
-                await import_once(pool, schema, http, headers, third, baselines)
-            print(f"  (rewritten duplicate checks: {swaps[0]}, batches copied: {swaps[1]})")
+            print(f"  (batches copied: {copies[0]})")
 
 
 async def import_once(
@@ -546,35 +525,38 @@ async def import_once(
 
 
 async def explain_duplicate_check(pool: asyncpg.Pool, schema: str, rows: list[tuple[Any, ...]]) -> None:
-    """EXPLAIN ANALYZE of the duplicate check for one batch's keys: as the runner sends it, and rewritten."""
+    """EXPLAIN ANALYZE of the runner's duplicate check for one batch's keys."""
     phones = sorted({phone for row in rows for phone in row[3]})
     emails = sorted({email for row in rows for email in row[4]})
     tax_ids = sorted({row[5] for row in rows if row[5]})
-    product = (
-        "SELECT id, phones, emails, tax_id FROM clients"
-        " WHERE phones && $1::varchar[] OR emails && $2::varchar[] OR tax_id = ANY($3::varchar[])"
-    )
     print(
         f"\n  EXPLAIN ANALYZE of the duplicate check for one batch's keys ({len(phones)} phones, {len(emails)} e-mails,"
         f" {len(tax_ids)} tax ids), now that the rows are in the table:"
     )
-    for label, sql in (("as the runner sends it", product), ("rewritten (one GIN probe per key)", DEDUP_WHAT_IF)):
-        async with pool.acquire() as connection, connection.transaction():
-            await connection.execute("SELECT set_config('search_path', $1, true)", f'"{schema}", public')
-            plan = [str(row[0]) for row in await connection.fetch(f"EXPLAIN ANALYZE {sql}", phones, emails, tax_ids)]
-        print(f"    {label}:")
-        for line in plan:
-            if "(cost=" in line or line.startswith(("Planning Time", "Execution Time")) or "Rows Removed" in line:
-                print(f"      {line[:150]}")
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT set_config('search_path', $1, true)", f'"{schema}", public')
+        plan = [
+            str(row[0])
+            for row in await connection.fetch(f"EXPLAIN ANALYZE {runner.DUPLICATES_SQL}", phones, emails, tax_ids)
+        ]
+    for line in plan:
+        if "(cost=" in line or line.startswith(("Planning Time", "Execution Time")) or "Rows Removed" in line:
+            print(f"      {line[:150]}")
 
 
-# The runner's duplicate check as it is sent (crm/tenants/imports/runner.py, _without_duplicates).
-DEDUP_PRODUCT = "SELECT id, phones, emails, tax_id FROM clients"
-DEDUP_WHAT_IF = """
-SELECT c.id, c.phones, c.emails, c.tax_id FROM unnest($1::varchar[]) AS k JOIN clients c ON c.phones @> ARRAY[k]
-UNION SELECT c.id, c.phones, c.emails, c.tax_id FROM unnest($2::varchar[]) AS k JOIN clients c ON c.emails @> ARRAY[k]
-UNION SELECT id, phones, emails, tax_id FROM clients WHERE tax_id = ANY($3::varchar[])
-"""
+async def gin_options(pool: asyncpg.Pool, schema: str) -> str:
+    """The clients GIN indexes' storage options, and how much waits in their pending lists."""
+    await pool.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")  # the bench's own database
+    rows = await pool.fetch(
+        """
+        SELECT c.relname, coalesce(array_to_string(c.reloptions, ', '), 'defaults') AS options,
+               (SELECT pending_pages FROM pgstatginindex(c.oid)) AS pending
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+        WHERE i.indrelid = format('%I.clients', $1::text)::regclass AND a.amname = 'gin' ORDER BY c.relname
+        """,
+        schema,
+    )
+    return "; ".join(f"{row['relname']} ({row['options']}, {row['pending']} pending pages)" for row in rows)
 
 
 # The runner's batch insert as it is sent: INSERT INTO clients (…) SELECT … FROM jsonb_populate_recordset(…).
@@ -582,26 +564,18 @@ INSERT_PRODUCT = "INSERT INTO clients ("
 _JSONB_FIELDS = ("messengers", "addresses", "custom")
 
 
-class _SwappingConnection:
-    """The scope connection, with the duplicate check's statement replaced (and, with
-    ``copy``, the batch insert sent as a binary COPY of the same records)."""
+class _CopyingConnection:
+    """The scope connection, with the batch insert sent as a binary COPY of the same records."""
 
-    def __init__(self, connection: asyncpg.Connection, swaps: list[int], copy: bool) -> None:
+    def __init__(self, connection: asyncpg.Connection, copies: list[int]) -> None:
         self._connection = connection
-        self._swaps = swaps
-        self._copy = copy
+        self._copies = copies
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
 
-    async def fetch(self, sql: str, *args: Any) -> Any:
-        if sql.startswith(DEDUP_PRODUCT):
-            sql = DEDUP_WHAT_IF
-            self._swaps[0] += 1
-        return await self._connection.fetch(sql, *args)
-
     async def execute(self, sql: str, *args: Any) -> Any:
-        if not (self._copy and sql.startswith(INSERT_PRODUCT) and "jsonb_populate_recordset" in sql):
+        if not (sql.startswith(INSERT_PRODUCT) and "jsonb_populate_recordset" in sql):
             return await self._connection.execute(sql, *args)
         columns = [name.strip().strip('"') for name in sql[len(INSERT_PRODUCT) : sql.index(")")].split(",")]
         records = []
@@ -615,20 +589,19 @@ class _SwappingConnection:
                     value = date.fromisoformat(value)
                 values.append(value)
             records.append(tuple(values))
-        self._swaps[1] += 1
+        self._copies[0] += 1
         await self._connection.copy_records_to_table("clients", records=records, columns=columns)
         return f"INSERT 0 {len(records)}"
 
 
 @contextlib.contextmanager
-def swapped_statements(*, copy: bool = False) -> Iterator[list[int]]:
-    """NOT the product: the runner's scope connection sends DEDUP_WHAT_IF instead of its
-    duplicate check, and with ``copy`` inserts each batch with COPY."""
+def copied_batches() -> Iterator[list[int]]:
+    """NOT the product: the runner's scope connection inserts each batch with COPY."""
     original = runner.scope_connection
-    swaps = [0, 0]
-    runner.scope_connection = lambda: _SwappingConnection(original(), swaps, copy)
+    copies = [0]
+    runner.scope_connection = lambda: _CopyingConnection(original(), copies)
     try:
-        yield swaps
+        yield copies
     finally:
         runner.scope_connection = original
 
@@ -641,12 +614,9 @@ def main() -> None:
     parser.add_argument(
         "--world", choices=("full", "none"), default="full", help="import into the big company or a fresh one"
     )
-    parser.add_argument("--no-what-if", action="store_true", help="skip the second import with the rewritten check")
+    parser.add_argument("--no-what-if", action="store_true", help="skip the second import that inserts with COPY")
     parser.add_argument(
-        "--only-what-if", action="store_true", help="only the import with the rewritten check (not the product)"
-    )
-    parser.add_argument(
-        "--what-if-copy", action="store_true", help="then one more import that also inserts batches with COPY"
+        "--only-what-if", action="store_true", help="only the import that inserts with COPY (not the product)"
     )
     args = parser.parse_args()
     rows = args.rows or (5_000 if args.quick else 100_000)
@@ -655,7 +625,6 @@ def main() -> None:
         world=args.world,
         what_if=not args.no_what_if,
         product=not args.only_what_if,
-        what_if_copy=args.what_if_copy,
     )
     asyncio.run(run(sizes, args.encoding))
 

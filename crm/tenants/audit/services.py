@@ -137,35 +137,44 @@ async def record_audit_many(actor: Actor, records: Sequence[AuditRecord]) -> Non
     occurred_at = datetime.now(UTC)
     actor_fields = (actor.kind, actor.id, actor.label[:320], actor.channel, actor.request_id, actor.client_address)
     previous = head["last_hash"]
-    rows = []
+    actions, entities, targets, changes, prev_hashes, hashes = [], [], [], [], [], []
     for record in records:
         cleaned = clean_changes(record.changes)
         target = None if record.entity_id is None else str(record.entity_id)
         digest = row_hash(previous, _content(occurred_at, actor_fields, record.action, record.entity, target, cleaned))
-        rows.append(
-            (
-                occurred_at,
-                *actor_fields[:4],
-                record.action,
-                record.entity,
-                target,
-                json.dumps(cleaned),
-                *actor_fields[4:],
-                previous,
-                digest,
-            )
-        )
+        actions.append(record.action)
+        entities.append(record.entity)
+        targets.append(target)
+        changes.append(json.dumps(cleaned))
+        prev_hashes.append(previous)
+        hashes.append(digest)
         previous = digest
-    await connection.executemany(
-        """
-        INSERT INTO audit_log (occurred_at, actor_kind, actor_id, actor_label, channel, action, entity, entity_id,
-                               changes, request_id, client_address, prev_hash, hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13)
-        """,
-        rows,
-    )
+    # One statement for all the rows and the head: executemany ran one INSERT per row
+    # (a 1,000-row import batch: ~100 ms). The ids follow the order of the arrays (ORDER BY
+    # the ordinality), which is the chain's order that verification walks.
     await connection.execute(
-        "UPDATE audit_head SET last_hash = $1, row_count = row_count + $2 WHERE id = 1", previous, len(rows)
+        """
+        WITH appended AS (
+            INSERT INTO audit_log (occurred_at, actor_kind, actor_id, actor_label, channel, action, entity, entity_id,
+                                   changes, request_id, client_address, prev_hash, hash)
+            SELECT $1, $2, $3, $4, $5, r.action, r.entity, r.entity_id, r.changes::jsonb, $6, $7, r.prev_hash, r.hash
+            FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+                 WITH ORDINALITY AS r(action, entity, entity_id, changes, prev_hash, hash, position)
+            ORDER BY r.position
+            RETURNING 1
+        )
+        UPDATE audit_head SET last_hash = $14, row_count = row_count + (SELECT count(*) FROM appended) WHERE id = 1
+        """,
+        occurred_at,
+        *actor_fields[:4],
+        *actor_fields[4:],
+        actions,
+        entities,
+        targets,
+        changes,
+        prev_hashes,
+        hashes,
+        previous,
     )
 
 
