@@ -7,8 +7,11 @@ from typing import Any
 
 import httpx
 
+from crm.platform.tenancy import scope_connection, tenant_scope
+from crm.tenants.clients.tables import SEARCH_PHONES
+from crm.tenants.search.services import CONTAINED_CAP
 from tests.conftest import TenantFactory, add_staff
-from tests.integration.helpers import create_client, my_id, seed_deal, seed_task
+from tests.integration.helpers import create_client, my_id, seed_deal, seed_task, tenant_of
 
 
 async def search(http: httpx.AsyncClient, auth: dict[str, str], q: str, **params: Any) -> list[dict[str, Any]]:
@@ -116,3 +119,99 @@ async def test_query_is_validated(make_tenant: TenantFactory, http: httpx.AsyncC
     assert titles(await search(http, company.auth, "Ли")) == ["Ли"]
     assert await search(http, other.auth, "Ли") == []
     assert await search(http, company.auth, "100%") == []
+
+
+async def test_phone_suffix_is_served_by_its_index(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    both = await create_client(http, company.auth, name="Орлов Игорь", phones=["+79161112233", "+74957654321"])
+    await create_client(http, company.auth, name="Соколов Олег", phones=["+79167654300"])
+    await create_client(http, other.auth, name="Орлов Чужой", phones=["+79031112233"])
+
+    # The end of either number, in any grouping; the middle of a number is not an end.
+    for q in ("112233", "11-22-33", "765-43-21", "7654321"):
+        hits = await search(http, company.auth, q)
+        assert [hit["id"] for hit in hits] == [both["id"]] and hits[0]["score"] == 0.95, q
+    assert await search(http, company.auth, "916111") == []
+    assert titles(await search(http, other.auth, "11-22-33")) == ["Орлов Чужой"]
+
+    # The statement's expression is the index's: with sequential scans priced out the
+    # planner must be able to answer it from clients_phones_trgm.
+    async with tenant_scope(await tenant_of(company)):
+        connection = scope_connection()
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        plan = await connection.fetch(f"EXPLAIN SELECT id FROM clients WHERE {SEARCH_PHONES} LIKE $1", "%112233 %")
+    assert "clients_phones_trgm" in " ".join(row[0] for row in plan)
+
+
+async def test_contacts_are_looked_up_exactly_and_names_are_not_searched(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
+    company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
+    admin_id = await my_id(http, company.auth)
+    owner = await create_client(http, company.auth, name="Ольга Петрова", emails=["info@nordic.ru"])
+    # Names and titles that hold the very text typed: not what a phone, e-mail or tax id means.
+    named = await create_client(http, company.auth, kind="company", name="info@nordic.ru 79161234567")
+    await seed_task(company, named["id"], "Написать на info@nordic.ru", admin_id)
+    await seed_deal(company, named["id"], responsible_id=admin_id, title="Счёт 7707083893")
+    await create_client(http, company.auth, kind="company", name="Северсталь", tax_id="7707083893")
+    await create_client(http, company.auth, name="Лебедев", phones=["+79161234567"])
+
+    assert titles(await search(http, company.auth, "info@nordic.ru")) == ["Ольга Петрова"]
+    assert titles(await search(http, company.auth, "7707083893")) == ["Северсталь"]
+    exact = await search(http, company.auth, "8 916 123-45-67")
+    assert titles(exact) == ["Лебедев"] and exact[0]["score"] == 1.0
+    # An address nobody has finds nothing, not names like it.
+    assert await search(http, company.auth, "info@nordic.com") == []
+    # Text with a word in it is a name again, and so are short numbers (no phone has four digits).
+    assert owner["id"] in {hit["id"] for hit in await search(http, company.auth, "петрова")}
+    await seed_deal(company, owner["id"], responsible_id=admin_id, title="Контракт 2027")
+    assert titles(await search(http, company.auth, "2027")) == ["Контракт 2027"]
+    assert await search(http, other.auth, "info@nordic.ru") == []
+    assert await search(http, other.auth, "2027") == []
+
+
+async def test_misspelt_and_reordered_names_within_rights(make_tenant: TenantFactory, http: httpx.AsyncClient) -> None:
+    company, other = await make_tenant(edition="business"), await make_tenant(edition="business")
+    anna = await add_staff(http, company, "anna", role="manager")
+    boris = await add_staff(http, company, "boris", role="manager")
+    mine = await create_client(http, anna.auth, name="Смирнов Алексей", phones=["+79161230001"])
+    await create_client(http, company.auth, name="Смирнова Ольга", phones=["+79161230002"])
+    await create_client(http, company.auth, kind="company", name="Nordic Logistics LLC")
+    await create_client(http, other.auth, name="Смирнов Алексей", phones=["+79161230001"])
+    await seed_task(company, mine["id"], "Позвонить Смирнову", anna.id)
+
+    # A typo in the only word: tier 1 finds nothing, the spellings like it find the rest.
+    everyone = await search(http, company.auth, "смирнофф")
+    assert sorted(titles(everyone)) == ["Позвонить Смирнову", "Смирнов Алексей", "Смирнова Ольга"]
+    assert titles(await search(http, company.auth, "Logistcs")) == ["Nordic Logistics LLC"]
+    # Words in another order, or one of them misspelt.
+    assert titles(await search(http, company.auth, "Алексей Смирнов"))[0] == "Смирнов Алексей"
+    assert titles(await search(http, company.auth, "алексей смирнофф"))[0] == "Смирнов Алексей"
+    # Anna's clients and tasks only, whatever the spelling; Boris's are none of these.
+    annas = await search(http, anna.auth, "смирнофф")
+    assert {(hit["type"], hit["title"]) for hit in annas} == {
+        ("client", "Смирнов Алексей"),
+        ("task", "Позвонить Смирнову"),
+    }
+    for q in ("смирнофф", "смирнов", "Logistcs", "11-22-33", "+79161230001", "230001"):
+        assert await search(http, boris.auth, q) == [], q
+    assert [hit["type"] for hit in await search(http, other.auth, "смирнофф")] == ["client"]
+
+
+async def test_a_common_word_returns_the_closest_names_first(
+    make_tenant: TenantFactory, http: httpx.AsyncClient
+) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    tenant = await tenant_of(company)
+    # More rows hold the word than one search reads or scores (CONTAINED_CAP), written at once.
+    async with tenant_scope(tenant):
+        await scope_connection().execute(
+            "INSERT INTO clients (kind, name, phones, emails, tags) "
+            "SELECT 'company', 'Nordic Trading Company ' || n, '{}', '{}', '{}' FROM generate_series(1, $1) AS n",
+            CONTAINED_CAP + 200,
+        )
+    exact = await create_client(http, company.auth, kind="company", name="Nordic")
+    hits = await search(http, company.auth, "nordic", limit=10)
+    assert len(hits) == 10 and hits[0]["id"] == exact["id"]
+    assert all("Nordic" in hit["title"] for hit in hits)
+    assert await search(http, other.auth, "nordic") == []

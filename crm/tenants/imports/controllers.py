@@ -24,7 +24,7 @@ from crm.platform.timers import schedule
 from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.settings import setting
 from crm.tenants.imports.csvfile import CLIENT_FIELDS, UnreadableFile, detect_mapping, read_rows
-from crm.tenants.imports.runner import KIND
+from crm.tenants.imports.runner import DUPLICATE_RULES, KIND
 from crm.tenants.imports.tables import ImportJob
 from crm.tenants.users.scopes import records_in_scope
 
@@ -35,7 +35,9 @@ PREVIEW_ROWS = 5
 @dataclass
 class ImportUpload:
     file: UploadFile
-    # skip: rows matching an existing client by phone, e-mail or tax id are skipped; create: imported anyway.
+    # A row matching an existing client by phone, e-mail or tax id: skip: is skipped; update: changes
+    # that client (its given fields overwrite, phones, e-mails, tags and addresses merge); create: is
+    # imported as a new client anyway.
     on_duplicate: str = "skip"
     # JSON object {"column header": "field"}; absent: detected from the headers.
     mapping: str | None = None
@@ -58,6 +60,8 @@ class ImportRead(msgspec.Struct, kw_only=True):
     total_rows: int
     processed_rows: int
     created_rows: int
+    updated_rows: int
+    unchanged_rows: int
     skipped_rows: int
     error_rows: int
     percent: int
@@ -82,6 +86,8 @@ READ_COLUMNS = (
     ImportJob.total_rows,
     ImportJob.processed_rows,
     ImportJob.created_rows,
+    ImportJob.updated_rows,
+    ImportJob.unchanged_rows,
     ImportJob.skipped_rows,
     ImportJob.error_rows,
     ImportJob.errors,
@@ -103,6 +109,14 @@ def _read(row: dict[str, Any]) -> ImportRead:
 async def _custom_names() -> dict[str, dict[str, str]]:
     rows: list[dict[str, Any]] = await setting("custom_fields", [])
     return {row["key"]: row.get("names") or {} for row in rows if row.get("entity") == "client"}
+
+
+def _check_rule(upload: ImportUpload) -> None:
+    if upload.on_duplicate not in DUPLICATE_RULES:
+        raise InvalidInput(
+            "Unknown duplicate rule.",
+            errors=[FieldError("on_duplicate", f"must be one of {', '.join(DUPLICATE_RULES)}")],
+        )
 
 
 async def _parsed(upload: ImportUpload) -> tuple[bytes, list[str], list[list[str]]]:
@@ -149,6 +163,9 @@ class ImportsController(Controller):
         summary="The columns of a CSV file, how they would be mapped, and its first rows",
     )
     async def preview(self, principal: NamedDependency[Principal], data: Upload) -> ImportPreview:
+        # The preview reads no rows against the clients (no counts of what would be created
+        # or updated); a wrong rule is still refused here, before the upload.
+        _check_rule(data)
         _, header, rows = await _parsed(data)
         custom = await read_in_tenant(principal.tenant, _custom_names)
         return ImportPreview(
@@ -173,8 +190,12 @@ class ImportsController(Controller):
             raise InvalidInput(
                 "Your role may not create clients.", errors=[FieldError("file", "you may not create clients")]
             )
-        if data.on_duplicate not in ("skip", "create"):
-            raise InvalidInput("Unknown duplicate rule.", errors=[FieldError("on_duplicate", "must be skip or create")])
+        _check_rule(data)
+        if data.on_duplicate == "update" and principal.scope("clients", "update") == "none":
+            raise InvalidInput(
+                "Your role may not update clients.",
+                errors=[FieldError("on_duplicate", "you may not update clients: choose skip or create")],
+            )
         content, header, rows = await _parsed(data)
         async with tenant_scope(principal.tenant):
             mapping = _mapping(data.mapping, header, await _custom_names())

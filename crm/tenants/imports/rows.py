@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.platform.errors import FieldError
+from crm.tenants.clients._input import check_kind_fields
 from crm.tenants.clients.contacts import clean_emails, clean_phones
 from crm.tenants.configuration.custom_fields import FieldDefinition
 from crm.tenants.imports.csvfile import kind_of, split_values, status_of
@@ -30,6 +31,9 @@ class ClientRow:
     line: int  # the file's line number, the header being line 1
     values: dict[str, Any] = field(default_factory=dict)
     errors: list[FieldError] = field(default_factory=list)
+    # The mapping targets (``phones``, ``address``, ``custom.<key>``, …) the row has a non-empty
+    # cell for; the rest of ``values`` are defaults for a new client, which an update must not apply.
+    given: frozenset[str] = frozenset()
 
 
 def parse_row(line: int, cells: list[str], columns: list[tuple[int, str]], context: RowContext) -> ClientRow:
@@ -63,6 +67,8 @@ def parse_row(line: int, cells: list[str], columns: list[tuple[int, str]], conte
         else:
             responsible_id = found
     birthday = _date(" ".join(raw.get("birthday", [])), row)
+    if kind is not None and birthday is not None:
+        check_kind_fields(kind, datetime.fromisoformat(birthday).date(), row.errors)
     custom: dict[str, Any] = {}
     for target, cells_of in raw.items():
         if target.startswith("custom."):
@@ -86,6 +92,7 @@ def parse_row(line: int, cells: list[str], columns: list[tuple[int, str]], conte
         "custom": custom,
         "responsible_id": responsible_id,
     }
+    row.given = frozenset(raw)
     return row
 
 

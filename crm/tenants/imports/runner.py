@@ -1,8 +1,9 @@
 """The import job: works through the file in batches, each batch one transaction.
 
-A batch's clients, their audit rows and the job's progress commit together, so a crash
-loses at most the batch in flight, and the job — claimed again when its timer's lease
-runs out — resumes after the last committed batch. Nothing is imported twice.
+A batch's clients (created and, with ``on_duplicate=update``, updated), their audit rows
+and the job's progress commit together, so a crash loses at most the batch in flight, and
+the job — claimed again when its timer's lease runs out — resumes after the last committed
+batch. Nothing is imported twice.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from crm.tenants.audit.services import Actor, AuditRecord, record_audit_many
 from crm.tenants.clients.contacts import phone_region
 from crm.tenants.configuration.custom_fields import definitions
 from crm.tenants.configuration.limits import room_left
+from crm.tenants.imports._updates import FileKeys, apply_updates, match_rows
 from crm.tenants.imports.csvfile import UnreadableFile, read_rows
 from crm.tenants.imports.rows import ClientRow, RowContext, parse_row
 from crm.tenants.users.services import users_in_scope
 from crm.tenants.users.tables import User
 
 KIND = "imports.run"
+DUPLICATE_RULES = ("skip", "update", "create")
 BATCH_ROWS = 1000
 MAX_KEPT_ERRORS = 1000
 _INSERTED_FIELDS = (
@@ -51,6 +54,8 @@ _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse")
 @dataclass
 class BatchResult:
     created: int = 0
+    updated: int = 0
+    unchanged: int = 0
     skipped: int = 0
     failed: int = 0
     problems: list[dict[str, Any]] | None = None
@@ -96,10 +101,18 @@ async def run_import(tenant: TenantRef, timer: Timer) -> None:
             for offset, cells in enumerate(rows[start : start + BATCH_ROWS])
         ]
 
+    loop = asyncio.get_running_loop()
+    rule = job["on_duplicate"] if job["on_duplicate"] in DUPLICATE_RULES else "skip"
+    keys_of_file = FileKeys() if rule == "update" else None
+    if keys_of_file is not None:
+        # Resumed: which line first had each key is rebuilt from the rows already done.
+        for done in range(0, job["processed_rows"], BATCH_ROWS):
+            for row in await loop.run_in_executor(_PARSER, parse, done):
+                if not row.errors and row.line - 2 < job["processed_rows"]:
+                    keys_of_file.claim(row)
     # Batch N+1 is parsed in a thread while batch N is written: parsing (phone numbers
     # mostly) is ~50 µs a row of pure Python, and would otherwise wait for the database and
     # hold the event loop for ~100 ms a batch, when it serves no other request.
-    loop = asyncio.get_running_loop()
     parsing = loop.run_in_executor(_PARSER, parse, starts[0]) if starts else None
     try:
         for start in starts:
@@ -112,12 +125,13 @@ async def run_import(tenant: TenantRef, timer: Timer) -> None:
                 status = await connection.fetchval("SELECT status FROM imports WHERE id = $1 FOR UPDATE", import_id)
                 if status != "running":
                     return  # cancelled meanwhile
-                result = await _import_batch(principal, batch, actor, force=job["on_duplicate"] == "create")
+                result = await _import_batch(principal, batch, actor, rule=rule, keys_of_file=keys_of_file)
                 await connection.execute(
                     """
                     UPDATE imports SET processed_rows = $2, created_rows = created_rows + $3,
                            skipped_rows = skipped_rows + $4, error_rows = error_rows + $5,
-                           errors = CASE WHEN jsonb_array_length(errors) >= $7 THEN errors ELSE errors || $6::jsonb END
+                           errors = CASE WHEN jsonb_array_length(errors) >= $7 THEN errors ELSE errors || $6::jsonb END,
+                           updated_rows = updated_rows + $8, unchanged_rows = unchanged_rows + $9
                     WHERE id = $1
                     """,
                     import_id,
@@ -127,6 +141,8 @@ async def run_import(tenant: TenantRef, timer: Timer) -> None:
                     result.failed,
                     json.dumps((result.problems or [])[:MAX_KEPT_ERRORS]),
                     MAX_KEPT_ERRORS,
+                    result.updated,
+                    result.unchanged,
                 )
             await timer.renew_lease()
     finally:
@@ -156,7 +172,11 @@ async def _context(principal: Principal) -> RowContext:
     return RowContext(region=region, importer_id=principal.user_id, custom_fields=custom, assignable=assignable)
 
 
-async def _import_batch(principal: Principal, batch: list[ClientRow], actor: Actor, *, force: bool) -> BatchResult:
+async def _import_batch(
+    principal: Principal, batch: list[ClientRow], actor: Actor, *, rule: str, keys_of_file: FileKeys | None = None
+) -> BatchResult:
+    """Create (and with ``rule`` update: change) the clients of ``batch`` in the open scope.
+    ``keys_of_file`` (update only) carries the file's keys from batch to batch."""
     result = BatchResult(problems=[])
     assert result.problems is not None
     valid = []
@@ -166,7 +186,15 @@ async def _import_batch(principal: Principal, batch: list[ClientRow], actor: Act
             result.problems += [{"row": row.line, "field": e.field, "detail": e.detail} for e in row.errors]
         else:
             valid.append(row)
-    if not force:
+    updates: list[tuple[ClientRow, dict[str, Any]]] = []
+    if rule == "update":
+        assert keys_of_file is not None
+        matches = await match_rows(principal, valid, keys_of_file, DUPLICATES_SQL)
+        valid, updates = matches.new, matches.updates
+        result.skipped += matches.skipped
+        result.failed += matches.failed
+        result.problems += matches.problems
+    elif rule != "create":
         valid = await _without_duplicates(valid, result)
     room = await room_left(principal, "clients")
     if room is not None and len(valid) > room:
@@ -177,21 +205,26 @@ async def _import_batch(principal: Principal, batch: list[ClientRow], actor: Act
                 {"row": row.line, "field": "name", "detail": "the edition's client limit is reached"}
             )
         valid = valid[:room]
-    if not valid:
+    if not valid and not updates:
         return result
-    records = await _insert_clients(valid, actor)
-    await record_audit_many(
-        actor,
-        [
-            AuditRecord(
-                "client.created",
-                "client",
-                record["id"],
-                {name: (None, record[name]) for name in _INSERTED_FIELDS if record[name] not in (None, [], {}, "")},
-            )
-            for record in records
-        ],
-    )
+    records = await _insert_clients(valid, actor) if valid else []
+    audit = [
+        AuditRecord(
+            "client.created",
+            "client",
+            record["id"],
+            {name: (None, record[name]) for name in _INSERTED_FIELDS if record[name] not in (None, [], {}, "")},
+        )
+        for record in records
+    ]
+    if updates:
+        applied = await apply_updates(updates)
+        audit += applied.audit
+        result.updated, result.unchanged = applied.updated, applied.unchanged
+        result.failed += applied.failed
+        result.problems += applied.problems
+    # One head lock for the batch's created and updated clients.
+    await record_audit_many(actor, audit)
     result.created = len(records)
     return result
 

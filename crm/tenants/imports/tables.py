@@ -17,10 +17,12 @@ class ImportJob(Table, tablename="imports"):
     content = Bytea()  # the file as uploaded; read only by the job
     # {"column header": "field"} as detected or given; columns mapped to nothing are ignored.
     mapping = JSONB(default={})
-    on_duplicate = Varchar(length=8, default="skip")  # skip | create
+    on_duplicate = Varchar(length=8, default="skip")  # skip | update | create
     total_rows = Integer(default=0)
     processed_rows = Integer(default=0)  # rows done; the job resumes after them
     created_rows = Integer(default=0)
+    updated_rows = Integer(default=0)  # on_duplicate=update: existing clients the file changed
+    unchanged_rows = Integer(default=0)  # on_duplicate=update: rows matching a client they would not change
     skipped_rows = Integer(default=0)
     error_rows = Integer(default=0)
     errors = JSONB(default=[])  # [{"row", "field", "detail"}], the first 1,000
