@@ -8,6 +8,7 @@ token's revocation are checked on every request, so both take effect at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -15,6 +16,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 import asyncpg
 
@@ -93,6 +95,15 @@ def merge_rights(grants: list[dict[str, dict[str, str]]]) -> dict[str, dict[str,
                 if SCOPE_ORDER.index(scope) > SCOPE_ORDER.index(current):
                     merged[entity][action] = scope
     return merged
+
+
+@functools.lru_cache(maxsize=1024)
+def rights_of_roles(grants_json: str) -> Mapping[str, Mapping[str, str]]:
+    """The merged rights of a user's roles, from the JSON list the principal queries return.
+    Few distinct role sets exist, so the merge is cached by its text; the result is
+    read-only because principals share it."""
+    merged = merge_rights(json.loads(grants_json))
+    return MappingProxyType({entity: MappingProxyType(actions) for entity, actions in merged.items()})
 
 
 def token_hash(secret: str) -> str:
@@ -290,7 +301,7 @@ async def authenticate(db: Database, token: str) -> Authenticated:
     if not tenant.is_active:
         raise Forbidden(f"The company account is {tenant.status}.", tenant_status=tenant.status)
     fields = {column: row[column] for column in PRINCIPAL_COLUMNS}
-    principal = Principal(tenant=tenant, rights=merge_rights(json.loads(row["rights"])), **fields)
+    principal = Principal(tenant=tenant, rights=rights_of_roles(row["rights"]), **fields)
     return Authenticated(principal, row["hits"], float(row["window_left"]))
 
 
@@ -309,7 +320,7 @@ async def principal_of_user(tenant: TenantRef, user_id: int) -> Principal | None
     if row is None:
         return None
     fields = dict(row)
-    fields["rights"] = merge_rights(json.loads(fields["rights"]))
+    fields["rights"] = rights_of_roles(fields["rights"])
     return Principal(tenant=tenant, token_id=0, **fields)
 
 
