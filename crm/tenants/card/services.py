@@ -127,12 +127,33 @@ _DECODERS: dict[str, Any] = {
 }
 
 
+# Compiled statements by the principal's scopes: compiling the rights conditions into the
+# template is ~0.1–0.2 ms, a tenth of a card request. The client id is the first argument.
+_compiled: dict[tuple[object, ...], tuple[str, list[Any]]] = {}
+_COMPILED_KEPT = 4096
+
+
 async def card_statement(principal: Principal, client_id: int) -> tuple[str, list[Any]]:
     """The card's SQL for ``principal`` and its arguments (the benchmark's bare handler runs
     the very same statement)."""
+    key = (
+        principal.tenant.edition,
+        principal.user_id,
+        principal.department_id,
+        *(principal.scope(entity, "read") for entity in ("clients", "deals", "activities", "tasks")),
+    )
+    if key not in _compiled:
+        if len(_compiled) >= _COMPILED_KEPT:
+            _compiled.clear()
+        _compiled[key] = await _compile_card(principal)
+    sql, values = _compiled[key]
+    return sql, [client_id, *values[1:]]
+
+
+async def _compile_card(principal: Principal) -> tuple[str, list[Any]]:
     has_deals = shipped_editions()[principal.tenant.edition].has_module("deals")
     parts = {
-        "client_id": client_id,
+        "client_id": 0,
         "readable": (await clients_in_scope(principal, "read")).querystring,
         "deals_visible": (
             await records_in_scope(principal, "deals", "read", Deal.responsible_id, Deal.author_id)
