@@ -14,7 +14,9 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -77,6 +79,39 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """Where outgoing mail goes: parsed from ``CRM_SMTP_URL``.
+
+    ``tls`` is ``implicit`` (``smtps://``, TLS from the first byte), ``starttls`` (upgrade
+    required), ``none`` (plain, e.g. a local relay) or ``auto`` (upgrade when the server
+    offers it). The password is a :class:`Secret`, so printing the settings never shows it.
+    """
+
+    host: str
+    port: int
+    username: str | None = None
+    password: Secret | None = None
+    tls: str = "auto"
+    timeout: float = 30.0
+
+    def describe(self) -> str:
+        """For logs: everything but the password."""
+        user = f"{self.username}@" if self.username else ""
+        return f"smtp://{user}{self.host}:{self.port} (tls={self.tls})"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Outgoing mail. ``smtp`` None: every message is written to ``outbox_dir`` as a .eml file."""
+
+    smtp: SmtpSettings | None
+    outbox_dir: Path
+    # The product's sender, used by tenants that have not set their own.
+    from_name: str = "Relay CRM"
+    from_address: str = "noreply@localhost"
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     secret_key: Secret
@@ -85,6 +120,7 @@ class Settings:
     broker: BrokerSettings
     sentry: SentrySettings
     web: WebSettings
+    mail: MailSettings
     signup_rate_limit: int = 10
     login_rate_limit: int = 30
     migrate_jobs: int = 4
@@ -144,6 +180,66 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> Secret:
     return Secret(value)
 
 
+SMTP_TLS_MODES = ("auto", "starttls", "none")
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
+    """``CRM_SMTP_URL``: ``smtp://user:pass@host:port?starttls=required|auto|none&timeout=30``
+    or ``smtps://…`` for implicit TLS. User and password are percent-decoded."""
+    raw = _optional(env, "CRM_SMTP_URL")
+    if raw is None:
+        return None
+    # The URL holds a password: no message below quotes it.
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise SettingsError("CRM_SMTP_URL must start with smtp:// or smtps://")
+    if not parts.hostname:
+        raise SettingsError("CRM_SMTP_URL has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SettingsError("CRM_SMTP_URL has an invalid port") from None
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"starttls", "timeout"})
+    if unknown:
+        raise SettingsError(f"CRM_SMTP_URL has unknown options: {', '.join(unknown)} (known: starttls, timeout)")
+    starttls = (query.get("starttls") or ["auto"])[-1].lower()
+    starttls = {"required": "starttls", "true": "starttls", "false": "none", "no": "none"}.get(starttls, starttls)
+    if starttls not in SMTP_TLS_MODES:
+        raise SettingsError("CRM_SMTP_URL option starttls must be one of: required, auto, none")
+    if parts.scheme == "smtps":
+        if "starttls" in query:
+            raise SettingsError("CRM_SMTP_URL: smtps:// is TLS from the start; starttls does not apply")
+        tls = "implicit"
+    else:
+        tls = starttls
+    try:
+        timeout = float((query.get("timeout") or ["30"])[-1])
+    except ValueError:
+        raise SettingsError("CRM_SMTP_URL option timeout must be a number of seconds") from None
+    if timeout <= 0:
+        raise SettingsError("CRM_SMTP_URL option timeout must be positive")
+    password = unquote(parts.password) if parts.password is not None else None
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port or (465 if tls == "implicit" else 587 if tls == "starttls" else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=Secret(password) if password else None,
+        tls=tls,
+        timeout=timeout,
+    )
+
+
+def _mail(env: Mapping[str, str], data_dir: Path) -> MailSettings:
+    sender = _optional(env, "CRM_MAIL_FROM")
+    name, address = parseaddr(sender) if sender else ("Relay CRM", "noreply@localhost")
+    if "@" not in address:
+        raise SettingsError(f"CRM_MAIL_FROM must be an address like 'Relay CRM <noreply@example.com>', got {sender!r}")
+    return MailSettings(
+        smtp=_smtp(env), outbox_dir=data_dir / "outbox", from_name=name or "Relay CRM", from_address=address
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every ``CRM_*`` setting; raise :class:`SettingsError` naming the bad variable."""
     env = os.environ if env is None else env
@@ -175,6 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             public_url=env.get("CRM_PUBLIC_URL") or f"http://{host}:{port}",
             trusted_proxies=env.get("CRM_TRUSTED_PROXIES") or "127.0.0.1",
         ),
+        mail=_mail(env, data_dir),
         signup_rate_limit=_int(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),
         login_rate_limit=_int(env, "CRM_LOGIN_RATE_LIMIT", 30, minimum=1),
         migrate_jobs=_int(env, "CRM_MIGRATE_JOBS", 4, minimum=1),

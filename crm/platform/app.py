@@ -18,6 +18,7 @@ from crm.platform.controllers import AuthController, HealthController, MeControl
 from crm.platform.db import connect_database, database_url
 from crm.platform.editions import load_editions
 from crm.platform.errors import problem_response
+from crm.platform.mail import install_mail
 from crm.platform.observability import configure_logging, init_sentry, request_id_middleware
 from crm.platform.security import PUBLIC, BearerTokenMiddleware, enforce_declared_permission, provide_principal
 from crm.platform.services import Services
@@ -33,6 +34,9 @@ from crm.tenants.deals import controllers as deals
 from crm.tenants.imports import controllers as imports
 from crm.tenants.imports import export
 from crm.tenants.leads import controllers as leads
+from crm.tenants.mail.sender import MailSettingsController
+from crm.tenants.mailings import controllers as mailings
+from crm.tenants.notifications import controllers as notifications
 from crm.tenants.search import controllers as search
 from crm.tenants.tasks import controllers as tasks
 from crm.tenants.users.controllers import DepartmentsController, UsersController
@@ -43,8 +47,12 @@ from crm.tenants.users.two_factor import TwoFactorController, UserTwoFactorContr
 
 
 @asynccontextmanager
-async def running_timers(pool: asyncpg.Pool) -> AsyncIterator[None]:
-    """Due timers (imports, …) run in the web process until the workers issue moves them."""
+async def running_timers(pool: asyncpg.Pool, *, enabled: bool = True) -> AsyncIterator[None]:
+    """Due timers run in the web process only when asked (tests, in-process benches);
+    in production ``crm worker`` and ``crm scheduler`` run them."""
+    if not enabled:
+        yield
+        return
     import crm.tenants.jobs  # noqa: F401 - registers the timer handlers
 
     runner = TimerRunner(pool)
@@ -56,14 +64,22 @@ async def running_timers(pool: asyncpg.Pool) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings | None = None, *, db_url: str | None = None, services: Services | None = None
+    settings: Settings | None = None,
+    *,
+    db_url: str | None = None,
+    services: Services | None = None,
+    run_timers: bool | None = None,
 ) -> Litestar:
     """Build the Litestar app.
 
     ``db_url`` overrides the configured database (``crm up``). ``services`` hands in an open
     database (tests that share one event loop and one engine with the app): Piccolo binds
     table classes to one engine per process, so a second engine must not be opened.
+    ``run_timers``: run due timers in this process (a TimerRunner) instead of leaving them
+    to ``crm scheduler`` + ``crm worker``; by default only with ``services`` handed in —
+    the tests and the in-process benches, which have no workers.
     """
+    in_process_timers = services is not None if run_timers is None else run_timers
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     init_sentry(settings)
@@ -74,9 +90,10 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Failed logins for unknown users check a dummy hash; make it before the first one.
         await asyncio.to_thread(passwords.warm_up)
+        install_mail(settings)
         if services is not None:
             app.state.services = services
-            async with running_timers(services.db.pool):
+            async with running_timers(services.db.pool, enabled=in_process_timers):
                 yield
             return
         db = await connect_database(
@@ -86,7 +103,7 @@ def create_app(
         )
         app.state.services = Services(settings=settings, db=db, editions=editions)
         try:
-            async with running_timers(db.pool):
+            async with running_timers(db.pool, enabled=in_process_timers):
                 yield
         finally:
             await db.close()
@@ -112,11 +129,14 @@ def create_app(
             *deals.CONTROLLERS,
             *activities.CONTROLLERS,
             *tasks.CONTROLLERS,
+            *notifications.CONTROLLERS,
             *search.CONTROLLERS,
             *imports.CONTROLLERS,
             *export.CONTROLLERS,
             *card.CONTROLLERS,
             *custom_fields_api.CONTROLLERS,
+            MailSettingsController,
+            *mailings.CONTROLLERS,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, auth],

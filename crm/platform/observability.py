@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -125,8 +126,9 @@ def _strip_personal_data(value: Any) -> Any:
     return value
 
 
-def init_sentry(settings: Settings, **extra: Any) -> bool:
-    """Initialise sentry-sdk when ``CRM_SENTRY_DSN`` is set; return whether it was."""
+def init_sentry(settings: Settings, *, extra_integrations: Sequence[Any] = (), **extra: Any) -> bool:
+    """Initialise sentry-sdk when ``CRM_SENTRY_DSN`` is set; return whether it was.
+    ``extra_integrations``: the workers add Sentry's Dramatiq integration."""
     if settings.sentry.dsn is None:
         return False
     import sentry_sdk
@@ -141,7 +143,7 @@ def init_sentry(settings: Settings, **extra: Any) -> bool:
         dsn=settings.sentry.dsn.reveal(),
         environment=settings.sentry.environment,
         traces_sample_rate=settings.sentry.traces_sample_rate,
-        integrations=[LitestarIntegration(), AsyncPGIntegration()],
+        integrations=[LitestarIntegration(), AsyncPGIntegration(), *extra_integrations],
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         # Frame locals hold request scopes, bodies and client records: never send them.

@@ -1,4 +1,5 @@
-"""``crm up`` and ``crm serve``: start the database (embedded by default), migrate, serve."""
+"""``crm up`` and ``crm serve``: start the database (embedded by default), migrate, serve;
+``crm up`` also runs a worker and the scheduler as child processes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -53,7 +55,20 @@ def command_up(args: argparse.Namespace) -> int:
         f"  data: {settings.data_dir}   (Ctrl-C stops everything; data is kept)\n",
         flush=True,
     )
-    return _serve(settings, url)
+    # The background jobs run in a worker and a scheduler process beside the web app.
+    from crm.platform.worker.processes import Supervisor
+
+    command = [sys.executable, "-m", "crm"]
+    supervisor = Supervisor({"worker": [*command, "worker"], "scheduler": [*command, "scheduler"]}, dict(os.environ))
+    stop = threading.Event()
+    background = threading.Thread(target=supervisor.run, args=(stop,), name="supervisor")
+    background.start()
+    try:
+        return _serve(settings, url)
+    finally:
+        # Before this process exits (and with it the embedded server, if it started one).
+        stop.set()
+        background.join()
 
 
 def command_serve(args: argparse.Namespace) -> int:

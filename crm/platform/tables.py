@@ -61,7 +61,7 @@ class Timer(Table, tablename="timers", schema="platform"):
     kind = Varchar(length=100)
     payload = JSONB(default={})
     due_at = Timestamptz(default=TimestamptzNow())
-    state = Varchar(length=10, default="pending")  # pending | running | done | failed
+    state = Varchar(length=10, default="pending")  # pending | queued | running | done | failed
     attempts = Integer(default=0)
     lease_until = Timestamptz(null=True, default=None)
     last_error = Text(null=True, default=None)

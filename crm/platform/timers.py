@@ -1,12 +1,18 @@
-"""Timers: tenant work that is due at a time, run by the first runner to claim it.
+"""Timers: tenant work due at a time — the schedule and the transactional outbox.
 
-``schedule()`` adds a row in the caller's transaction — work is never queued for a change
-that rolls back. Runners claim due rows with ``FOR UPDATE SKIP LOCKED`` and a lease;
-a handler renews the lease while it works, and a timer whose runner died is claimed
-again when the lease runs out. Handlers must be idempotent: they may run twice.
+``schedule()`` adds a row in the caller's transaction, so work exists only if the change
+that asked for it commits; nothing is handed to a broker before that. A timer moves
+``pending`` → ``queued`` (the scheduler claimed it and sent a ``timers.run`` message) →
+``running`` (a worker took it) → ``done``, or back to ``pending`` with back-off after a
+transient error, or ``failed`` (a programming error, or attempts used up) until
+``crm jobs retry``. Claims use ``FOR UPDATE SKIP LOCKED`` on the partial index of pending
+rows, so their cost follows the due timers, never the number of tenants. A lease covers
+``queued`` and ``running`` rows: a timer whose message was lost or whose worker died is
+claimed again when its lease runs out. Handlers must therefore be idempotent.
 
-Today every web process runs a :class:`TimerRunner` in its event loop; the workers issue
-moves execution onto Dramatiq workers and keeps this table as the schedule.
+In production the scheduler (``crm scheduler``) claims and the workers (``crm worker``)
+run; tests, benches and the in-process :class:`TimerRunner` call :func:`run_due`, which
+claims and runs in one go.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +34,48 @@ from crm.platform.tenancy import TenantRef
 
 log = logging.getLogger(__name__)
 
+# A running timer's lease; renewed in the background while its handler works, so it runs
+# out only when the process running it is gone.
 LEASE_SECONDS = 60
+# A queued timer's lease: how long a message may wait in the broker before the timer is
+# believed lost and queued again. Generous — a deep queue is not a lost message.
+QUEUED_LEASE_SECONDS = 600
 MAX_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 600
+# schedule() wakes the scheduler (LISTEN/NOTIFY) only for timers due about now; later ones
+# are found by its poll.
+NOTIFY_CHANNEL = "crm_timers"
+NOTIFY_WITHIN_SECONDS = 2
+
+
+class RetryLater(Exception):
+    """Raised by a handler for a temporary condition (a mail server answering 4xx, a
+    remote API down): the timer is retried with back-off instead of failing at once."""
+
+
+# Errors that say nothing about the code and pass with time: the database or a remote
+# server unreachable, a deadlock or serialization conflict. Everything else is treated as
+# a programming error: failed at once, listed by `crm jobs failed`, retried by hand.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RetryLater,
+    OSError,  # includes ConnectionError and TimeoutError
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether to retry with back-off: a transient error above, or any error that says of
+    itself ``permanent = False`` (``crm.platform.mail.MailError`` for a 4xx answer)."""
+    return isinstance(error, TRANSIENT_ERRORS) or getattr(error, "permanent", None) is False
 
 
 @dataclass(frozen=True)
@@ -39,11 +86,14 @@ class Timer:
     payload: dict[str, Any]
     attempts: int
     pool: asyncpg.Pool
+    due_at: datetime | None = None
 
     async def renew_lease(self, seconds: int = LEASE_SECONDS) -> None:
-        """Keep the timer ours while the work goes on (call between batches)."""
+        """Keep the timer ours while the work goes on (the runner also does it every
+        ``LEASE_SECONDS / 3`` in the background)."""
         await self.pool.execute(
-            "UPDATE platform.timers SET lease_until = now() + make_interval(secs => $2) WHERE id = $1",
+            "UPDATE platform.timers SET lease_until = now() + make_interval(secs => $2)"
+            " WHERE id = $1 AND state = 'running'",
             self.id,
             seconds,
         )
@@ -74,71 +124,209 @@ async def schedule(
     due_at: datetime | None = None,
 ) -> int:
     """Add a timer on ``connection`` — inside the caller's transaction, so it exists only
-    if that commits."""
+    if that commits (and the scheduler's NOTIFY is delivered only then)."""
     timer_id: int = await connection.fetchval(
-        "INSERT INTO platform.timers (tenant_id, kind, payload, due_at) VALUES ($1, $2, $3::jsonb, coalesce($4, now()))"
-        " RETURNING id",
+        """
+        WITH added AS (
+            INSERT INTO platform.timers (tenant_id, kind, payload, due_at)
+            VALUES ($1, $2, $3::jsonb, coalesce($4, now())) RETURNING id, due_at
+        )
+        SELECT id, CASE WHEN due_at <= now() + make_interval(secs => $5) THEN pg_notify($6::text, '') END
+        FROM added
+        """,
         tenant_id,
         kind,
         json.dumps(payload),
         due_at,
+        NOTIFY_WITHIN_SECONDS,
+        NOTIFY_CHANNEL,
     )
     _wake_runners()
     return timer_id
 
 
+# Two locking scans, each in index order and limited: due pending rows (partial index on
+# due_at) and rows whose lease ran out (partial index on lease_until). $3 is "now" — the
+# database's unless a test runs "as of" another time.
 _CLAIM = """
-UPDATE platform.timers SET state = 'running', attempts = attempts + 1,
-       lease_until = now() + make_interval(secs => $2)
-WHERE id IN (
+WITH due AS (
     SELECT id FROM platform.timers
-    WHERE (state = 'pending' AND due_at <= now()) OR (state = 'running' AND lease_until < now())
-    ORDER BY due_at
+    WHERE state = 'pending' AND due_at <= $3
+    ORDER BY due_at LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), expired AS (
+    SELECT id FROM platform.timers
+    WHERE state IN ('queued', 'running') AND lease_until < $3
     LIMIT $1
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    SELECT id FROM due UNION SELECT id FROM expired LIMIT $1
 )
-RETURNING id, tenant_id, kind, payload::text, attempts
+UPDATE platform.timers t SET state = $4::varchar,
+       attempts = t.attempts + CASE WHEN $4::varchar = 'running' THEN 1 ELSE 0 END,
+       lease_until = now() + make_interval(secs => $2)
+FROM claimed WHERE t.id = claimed.id
+RETURNING t.id, t.tenant_id, t.kind, t.payload::text, t.attempts, t.due_at
 """
 
 
-async def run_due(pool: asyncpg.Pool, *, limit: int = 4) -> int:
-    """Claim up to ``limit`` due timers and run them one after another; return how many."""
-    rows = await pool.fetch(_CLAIM, limit, LEASE_SECONDS)
+async def claim_due(
+    connection: asyncpg.Connection, *, limit: int, now: datetime | None = None, state: str = "queued"
+) -> list[asyncpg.Record]:
+    """Claim up to ``limit`` due timers (and those whose lease ran out) into ``state``:
+    ``queued`` for the scheduler (a worker takes it later), ``running`` to run here."""
+    lease = QUEUED_LEASE_SECONDS if state == "queued" else LEASE_SECONDS
+    if now is None:
+        now = await connection.fetchval("SELECT now()")
+    rows: list[asyncpg.Record] = await connection.fetch(_CLAIM, limit, lease, now, state)
+    return rows
+
+
+async def run_due(pool: asyncpg.Pool, *, limit: int = 4, now: datetime | None = None) -> int:
+    """Claim up to ``limit`` due timers and run them here one after another; return how many.
+
+    ``now`` runs "as of" another time (tests with a moved clock: the database's ``now()``
+    does not move with time-machine); back-off after a failure counts from it too."""
+    async with pool.acquire() as connection:
+        rows = await claim_due(connection, limit=limit, now=now, state="running")
     for row in rows:
-        timer = Timer(row["id"], row["tenant_id"], row["kind"], json.loads(row["payload"]), row["attempts"], pool)
-        await _run(timer)
+        await execute(_timer_of(row, pool), now=now)
     return len(rows)
 
 
-async def _run(timer: Timer) -> None:
+def _timer_of(row: asyncpg.Record, pool: asyncpg.Pool) -> Timer:
+    return Timer(
+        row["id"], row["tenant_id"], row["kind"], json.loads(row["payload"]), row["attempts"], pool, row["due_at"]
+    )
+
+
+async def take(pool: asyncpg.Pool, timer_id: int, tenant_id: str) -> Timer | None:
+    """A worker takes a queued timer (``queued`` → ``running``, one more attempt); None when
+    it is not queued any more: its message came twice, or it ran already."""
+    row = await pool.fetchrow(
+        """
+        UPDATE platform.timers SET state = 'running', attempts = attempts + 1,
+               lease_until = now() + make_interval(secs => $3)
+        WHERE id = $1 AND tenant_id = $2 AND state = 'queued'
+        RETURNING id, tenant_id, kind, payload::text, attempts, due_at
+        """,
+        timer_id,
+        tenant_id,
+        LEASE_SECONDS,
+    )
+    return None if row is None else _timer_of(row, pool)
+
+
+async def execute(timer: Timer, *, now: datetime | None = None) -> str:
+    """Run a taken timer's handler and record the outcome; return it (done, retry, failed)."""
+    import sentry_sdk
+
+    # A Sentry scope of this run's own, so the tenant tags never reach another task's events.
+    with sentry_sdk.isolation_scope():
+        return await _execute(timer, now)
+
+
+async def _execute(timer: Timer, now: datetime | None) -> str:
+    from crm.platform.observability import bind_log_tenant, tag_sentry_scope
+    from crm.platform.worker import metrics
+
     handler = _handlers.get(timer.kind)
     tenant = await load_tenant(tenant_id=timer.tenant_id)
+    if tenant is not None:
+        bind_log_tenant(tenant.slug)
+        tag_sentry_scope(tenant.slug, tenant.edition)
+    started = time.perf_counter()
+    if timer.due_at is not None:
+        metrics.timer_started(timer.kind, timer.due_at)
+    renewing = asyncio.create_task(_keep_lease(timer), name=f"timer-{timer.id}-lease")
     try:
         if handler is None:
             raise LookupError(f"no handler for timer kind {timer.kind!r}")
         if tenant is not None:  # a deleted tenant's work is dropped
             await handler(tenant, timer)
     except Exception as error:
-        log.exception("timer %s (%s) failed on attempt %s", timer.id, timer.kind, timer.attempts)
-        final = timer.attempts >= MAX_ATTEMPTS or isinstance(error, LookupError)
+        transient = is_transient(error)
+        final = timer.attempts >= MAX_ATTEMPTS or not transient
+        outcome = "failed" if final else "retry"
+        if final:
+            log.exception("timer %s (%s) failed on attempt %s", timer.id, timer.kind, timer.attempts)
+        else:
+            log.warning("timer %s (%s) attempt %s: %r; retrying", timer.id, timer.kind, timer.attempts, error)
         await timer.pool.execute(
-            "UPDATE platform.timers SET state = $2, last_error = $3, lease_until = NULL,"
-            " due_at = now() + make_interval(secs => $4), finished_at = CASE WHEN $2 = 'failed' THEN now() END"
-            " WHERE id = $1",
+            "UPDATE platform.timers SET state = $2::varchar, last_error = $3, lease_until = NULL,"
+            " due_at = coalesce($5, now()) + make_interval(secs => $4),"
+            " finished_at = CASE WHEN $2::varchar = 'failed' THEN now() END"
+            " WHERE id = $1 AND state = 'running'",
             timer.id,
             "failed" if final else "pending",
             f"{type(error).__name__}: {error}"[:2000],
-            2**timer.attempts,  # back-off: 2, 4, 8, 16 s
+            min(2**timer.attempts, MAX_BACKOFF_SECONDS),  # back-off: 2, 4, 8, 16 s …
+            now,
         )
-        return
-    await timer.pool.execute(
-        "UPDATE platform.timers SET state = 'done', lease_until = NULL, finished_at = now() WHERE id = $1", timer.id
+    else:
+        outcome = "done"
+        await timer.pool.execute(
+            "UPDATE platform.timers SET state = 'done', lease_until = NULL, finished_at = now()"
+            " WHERE id = $1 AND state = 'running'",
+            timer.id,
+        )
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+    metrics.timer_finished(timer.kind, outcome, time.perf_counter() - started)
+    return outcome
+
+
+async def _keep_lease(timer: Timer) -> None:
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        try:
+            await timer.renew_lease()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("renewing the lease of timer %s failed; trying again", timer.id)
+
+
+# --- failed timers (crm jobs failed / retry) -------------------------------------------------
+
+
+async def failed_timers(pool: asyncpg.Pool, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The failed timers, newest first (ids, tenant slug, kind, attempts, error — no payload:
+    it may hold personal data)."""
+    rows = await pool.fetch(
+        """
+        SELECT t.id, t.kind, tn.slug AS tenant, t.attempts, t.due_at, t.finished_at, t.last_error
+        FROM platform.timers t JOIN platform.tenants tn ON tn.id = t.tenant_id
+        WHERE t.state = 'failed' ORDER BY t.finished_at DESC NULLS LAST, t.id DESC LIMIT $1
+        """,
+        limit,
     )
+    return [dict(row) for row in rows]
+
+
+async def retry_failed(pool: asyncpg.Pool, ids: Sequence[int] | None) -> list[int]:
+    """Put failed timers (``ids``, or all when None) back to pending, due now, with fresh
+    attempts; return the ids re-queued."""
+    rows = await pool.fetch(
+        """
+        WITH retried AS (
+            UPDATE platform.timers SET state = 'pending', attempts = 0, due_at = now(), lease_until = NULL,
+                   finished_at = NULL
+            WHERE state = 'failed' AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
+            RETURNING id
+        )
+        SELECT id, pg_notify($2, '') FROM retried ORDER BY id
+        """,
+        list(ids) if ids is not None else None,
+        NOTIFY_CHANNEL,
+    )
+    return [row["id"] for row in rows]
 
 
 # --- the in-process runner ----------------------------------------------------------------
 
 _runners: set[TimerRunner] = set()
+_paused = 0
 
 
 def _wake_runners() -> None:
@@ -146,14 +334,32 @@ def _wake_runners() -> None:
         runner.wake()
 
 
+@contextlib.asynccontextmanager
+async def in_process_runners_paused() -> AsyncIterator[None]:
+    """Stop this process's TimerRunners from claiming (tests of the scheduler and workers,
+    which share the database with a test app that runs timers in-process)."""
+    global _paused
+    _paused += 1
+    try:
+        for runner in list(_runners):
+            async with runner.busy:
+                pass  # waits for a run in flight
+        yield
+    finally:
+        _paused -= 1
+        _wake_runners()
+
+
 class TimerRunner:
-    """Runs due timers in this process's event loop until stopped."""
+    """Runs due timers in this process's event loop until stopped — the web app in tests and
+    in-process benches (``create_app(run_timers=True)``); production uses the workers."""
 
     def __init__(self, pool: asyncpg.Pool, *, idle_seconds: float = 1.0) -> None:
         self._pool = pool
         self._idle_seconds = idle_seconds
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.busy = asyncio.Lock()
 
     def wake(self) -> None:
         self._event.set()
@@ -171,11 +377,13 @@ class TimerRunner:
 
     async def _loop(self) -> None:
         while True:
-            try:
-                ran = await run_due(self._pool)
-            except (OSError, asyncpg.PostgresError):
-                log.exception("claiming timers failed; retrying")
-                ran = 0
+            ran = 0
+            if not _paused:
+                async with self.busy:
+                    try:
+                        ran = await run_due(self._pool)
+                    except (OSError, asyncpg.PostgresError):
+                        log.exception("claiming timers failed; retrying")
             if ran:
                 continue
             self._event.clear()

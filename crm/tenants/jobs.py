@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-import crm.tenants.imports.runner  # noqa: F401
+import crm.tenants.imports.runner
+import crm.tenants.mail.sending
+import crm.tenants.mailings.sending
+import crm.tenants.reminders.handlers  # noqa: F401

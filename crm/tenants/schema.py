@@ -14,6 +14,9 @@ from crm.tenants.deals.tables import DEAL_DDL, Deal, DealStageChange
 from crm.tenants.imports.tables import ImportJob
 from crm.tenants.leads.tables import LEAD_DDL, Lead
 from crm.tenants.mail.tables import OutboxMessage
+from crm.tenants.mailings.tables import MAILING_DDL, Delivery, Mailing, MailTemplate, Segment, Unsubscribe
+from crm.tenants.notifications.tables import NOTIFICATION_DDL, Notification
+from crm.tenants.reminders.tables import REMINDER_DDL, ReminderSent
 from crm.tenants.tasks.tables import TASK_DDL, Task
 from crm.tenants.users.tables import AccessToken, Department, Invitation, PasswordReset, User
 
@@ -55,6 +58,13 @@ TENANT_TABLES: list[type[Table]] = [
     Task,
     Activity,
     ImportJob,
+    Segment,
+    MailTemplate,
+    Mailing,
+    Delivery,
+    Unsubscribe,
+    Notification,
+    ReminderSent,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (
@@ -68,6 +78,9 @@ EXTRA_DDL: tuple[str, ...] = (
     *LEAD_DDL,
     *TASK_DDL,
     *ACTIVITY_DDL,
+    *MAILING_DDL,
+    *NOTIFICATION_DDL,
+    *REMINDER_DDL,
 )
 
 

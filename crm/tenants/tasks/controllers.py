@@ -14,10 +14,21 @@ from crm.platform.auth import Principal
 from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, IdFilter, Limit, Sort, page_of
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant, tenant_scope
+from crm.tenants.reminders.schedule import zone_of
+from crm.tenants.reminders.snooze import snooze_task
 from crm.tenants.tasks.dormant import DormantClientsController
 from crm.tenants.tasks.planner import DEFAULT_WEEKS, MAX_WEEKS, build_planner
 from crm.tenants.tasks.reads import TASK_LIST, TaskFilters, task_page, task_read, task_reads
-from crm.tenants.tasks.schemas import Planner, TaskCompleted, TaskCreate, TaskPage, TaskRead, TaskUpdate
+from crm.tenants.tasks.schemas import (
+    Planner,
+    TaskCompleted,
+    TaskCreate,
+    TaskPage,
+    TaskRead,
+    TaskSnooze,
+    TaskSnoozed,
+    TaskUpdate,
+)
 from crm.tenants.tasks.services import (
     complete_task,
     create_task,
@@ -169,6 +180,24 @@ class TasksController(Controller):
     ) -> TaskRead:
         async with tenant_scope(principal.tenant):
             return await task_read(await reopen_task(principal, task_id, origin=origin_of(request)))
+
+    @post(
+        "/{task_id:int}/snooze",
+        opt=permission("tasks", "read"),
+        status_code=HTTP_200_OK,
+        operation_id="snoozeTask",
+        summary="Remind me of this task again: in 15 minutes, in an hour, or tomorrow morning",
+    )
+    async def snooze(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        task_id: Id,
+        data: JSONBody[TaskSnooze],
+    ) -> TaskSnoozed:
+        async with tenant_scope(principal.tenant):
+            at = await snooze_task(principal, task_id, data.choice, origin=origin_of(request))
+        return TaskSnoozed(task_id=task_id, remind_at=at, remind_at_local=at.astimezone(zone_of(principal.timezone)))
 
 
 CONTROLLERS: list[type[Controller]] = [TasksController, DormantClientsController]

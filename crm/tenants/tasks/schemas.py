@@ -93,6 +93,18 @@ class TaskCompleted(msgspec.Struct, kw_only=True):
     next_task: TaskRead | None
 
 
+class TaskSnooze(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Remind me again: ``{"for": "15m" | "1h" | "tomorrow"}``."""
+
+    choice: Annotated[str, msgspec.Meta(description="15m | 1h | tomorrow")] = msgspec.field(name="for")
+
+
+class TaskSnoozed(msgspec.Struct, kw_only=True):
+    task_id: int
+    remind_at: datetime  # UTC
+    remind_at_local: datetime  # on the caller's clock
+
+
 class PlannerTask(msgspec.Struct, kw_only=True):
     id: int
     title: str

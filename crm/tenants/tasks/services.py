@@ -21,6 +21,7 @@ from crm.tenants.audit.services import record_audit
 from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.settings import setting
 from crm.tenants.deals.tables import Deal
+from crm.tenants.reminders.services import reschedule_reminders
 from crm.tenants.tasks.recurrence import InvalidRule, next_occurrence, parse_rule
 from crm.tenants.tasks.schemas import ChecklistItem, TaskCreate, TaskUpdate
 from crm.tenants.tasks.tables import Task
@@ -238,7 +239,9 @@ async def insert_task(
     changes.update({field: (None, value) for field, value in (extra_audit or {}).items()})
     actor = origin.user(principal) if principal else origin.actor("system", "system")
     await record_audit(actor, "task.created", entity="task", entity_id=task_id, changes=changes)
-    return await load_task(task_id)
+    task = await load_task(task_id)
+    await reschedule_reminders(task)
+    return task
 
 
 async def create_task(principal: Principal, data: TaskCreate, *, origin: Origin) -> dict[str, Any]:
@@ -301,7 +304,10 @@ async def update_task(principal: Principal, task_id: int, data: TaskUpdate, *, o
             entity_id=task_id,
             changes={field: (_audit_value(before), _audit_value(after)) for field, (before, after) in diff.items()},
         )
-    return await load_task(task_id)
+    task = await load_task(task_id)
+    if {"due_at", "assignee_id", "remind_before_minutes"} & set(diff):
+        await reschedule_reminders(task)  # the old timers see the change and stay silent
+    return task
 
 
 async def complete_task(
@@ -354,7 +360,9 @@ async def reopen_task(principal: Principal, task_id: int, *, origin: Origin) -> 
         entity_id=task_id,
         changes={"status": (current["status"], "open"), "done_at": (_audit_value(current["done_at"]), None)},
     )
-    return await load_task(task_id)
+    task = await load_task(task_id)
+    await reschedule_reminders(task)
+    return task
 
 
 async def delete_task(principal: Principal, task_id: int, *, origin: Origin) -> None:

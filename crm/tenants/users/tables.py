@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, Array, BigInt, Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import (
+    JSONB,
+    Array,
+    BigInt,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -38,6 +50,13 @@ class User(Table, tablename="users"):
     totp_last_step = BigInt(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    # Reminders (crm/tenants/reminders): the offsets used for tasks that set none, the
+    # channels besides the console list, the local day of the next morning digest
+    # already scheduled (NULL: none yet), and the birthday the admins are told about.
+    reminder_minutes = Array(base_column=Integer(), default=[15])
+    notify_channels = Array(base_column=Varchar(length=20), default=[])
+    digest_next_on = Date(null=True, default=None)
+    birthday = Date(null=True, default=None)
 
 
 class AccessToken(Table, tablename="access_tokens"):

@@ -1,0 +1,116 @@
+"""``crm scheduler``: turns due timers into ``timers.run`` messages.
+
+One scheduler is active at a time: it holds a session advisory lock on a connection of its
+own (not from the pool, whose connections are released without a reset and must carry no
+session state — docs/architecture.md). A second scheduler waits for the lock and takes over
+when the first one's connection goes away (its process died). The active one claims due
+timers with ``FOR UPDATE SKIP LOCKED``, sends one message per timer, and commits the claim
+after the messages are sent: a worker that receives a message before that commit waits on
+the row lock, and one whose claim rolled back finds the timer not queued and does nothing.
+It wakes on ``schedule()``'s NOTIFY (delivered at commit) and polls every second for timers
+that came due meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import asyncpg
+
+from crm.platform.timers import NOTIFY_CHANNEL, claim_due
+
+log = logging.getLogger(__name__)
+
+# "rcm_schd" as a 64-bit advisory lock key.
+LOCK_KEY = 0x72636D5F73636864
+
+Enqueue = Callable[[Sequence[tuple[str, int]]], None]
+
+
+class Scheduler:
+    """Claims due timers and hands ``(tenant_id, timer_id)`` pairs to ``enqueue`` (a
+    blocking function, run in a thread: the brokers' clients are synchronous)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        lock_url: str,
+        enqueue: Enqueue,
+        *,
+        batch: int = 500,
+        poll_seconds: float = 1.0,
+        lock_poll_seconds: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._lock_url = lock_url
+        self._enqueue = enqueue
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.lock_poll_seconds = lock_poll_seconds
+        self.active = False
+        self.became_active = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Wait for the lock, then schedule until ``stop`` is set; survive a lost database."""
+        while not stop.is_set():
+            try:
+                await self._lead(stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("scheduler: %r; reconnecting", error)
+                await _wait(stop, self.lock_poll_seconds)
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        connection: asyncpg.Connection = await asyncpg.connect(
+            self._lock_url, server_settings={"application_name": "relay-crm-scheduler"}
+        )
+        try:
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                if await _wait(stop, self.lock_poll_seconds):
+                    return
+            log.info("scheduler active")
+            self.active = True
+            self.became_active.set()
+            wake = asyncio.Event()
+
+            def notified(*_: object) -> None:
+                wake.set()
+
+            await connection.add_listener(NOTIFY_CHANNEL, notified)
+            while not stop.is_set():
+                if connection.is_closed():
+                    # The lock went with the connection; another scheduler may hold it now.
+                    raise ConnectionError("the scheduler's lock connection was lost")
+                wake.clear()
+                if await self.tick() >= self.batch:
+                    continue
+                await _wait(stop, self.poll_seconds, wake)
+        finally:
+            self.active = False
+            self.became_active.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 5)
+
+    async def tick(self, *, now: datetime | None = None) -> int:
+        """Claim one batch of due timers and send their messages; return how many."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await claim_due(connection, limit=self.batch, now=now, state="queued")
+            if rows:
+                await asyncio.to_thread(self._enqueue, [(row["tenant_id"], row["id"]) for row in rows])
+        return len(rows)
+
+
+async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> bool:
+    """Sleep up to ``seconds``, less if ``stop`` (or ``wake``) is set; return whether stopped."""
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return stop.is_set()
