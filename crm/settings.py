@@ -126,7 +126,8 @@ class Settings:
     migrate_jobs: int = 4
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """``env[name]`` as an integer of at least ``minimum`` (``default`` when unset or empty)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -248,7 +249,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"CRM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     host = env.get("CRM_HOST") or "127.0.0.1"
-    port = _int(env, "CRM_PORT", 8000, minimum=1)
+    port = int_setting(env, "CRM_PORT", 8000, minimum=1)
     dsn = _optional(env, "CRM_SENTRY_DSN")
     return Settings(
         data_dir=data_dir,
@@ -256,8 +257,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         database=DatabaseSettings(
             url=_optional(env, "CRM_DATABASE_URL"),
-            pool_min=_int(env, "CRM_DB_POOL_MIN", 2, minimum=1),
-            pool_max=_int(env, "CRM_DB_POOL_MAX", 10, minimum=1),
+            pool_min=int_setting(env, "CRM_DB_POOL_MIN", 2, minimum=1),
+            pool_max=int_setting(env, "CRM_DB_POOL_MAX", 10, minimum=1),
         ),
         broker=BrokerSettings(url=_optional(env, "CRM_BROKER_URL")),
         sentry=SentrySettings(
@@ -272,7 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             trusted_proxies=env.get("CRM_TRUSTED_PROXIES") or "127.0.0.1",
         ),
         mail=_mail(env, data_dir),
-        signup_rate_limit=_int(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),
-        login_rate_limit=_int(env, "CRM_LOGIN_RATE_LIMIT", 30, minimum=1),
-        migrate_jobs=_int(env, "CRM_MIGRATE_JOBS", 4, minimum=1),
+        signup_rate_limit=int_setting(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),
+        login_rate_limit=int_setting(env, "CRM_LOGIN_RATE_LIMIT", 30, minimum=1),
+        migrate_jobs=int_setting(env, "CRM_MIGRATE_JOBS", 4, minimum=1),
     )

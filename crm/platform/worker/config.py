@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from crm.settings import SettingsError
+from crm.settings import SettingsError, int_setting
 
 
 @dataclass(frozen=True)
@@ -20,19 +20,6 @@ class WorkerSettings:
     scheduler_poll_seconds: float = 1.0
 
 
-def _positive(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
 def load_worker_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     env = os.environ if env is None else env
     poll = env.get("CRM_SCHEDULER_POLL_SECONDS", "").strip()
@@ -41,9 +28,9 @@ def load_worker_settings(env: Mapping[str, str] | None = None) -> WorkerSettings
     except ValueError:
         raise SettingsError(f"CRM_SCHEDULER_POLL_SECONDS must be a number, got {poll!r}") from None
     return WorkerSettings(
-        processes=_positive(env, "CRM_WORKER_PROCESSES", 1),
-        threads=_positive(env, "CRM_WORKER_THREADS", 8),
-        metrics_port=_positive(env, "CRM_WORKER_METRICS_PORT", 9191, minimum=0),
-        scheduler_batch=_positive(env, "CRM_SCHEDULER_BATCH", 500),
+        processes=int_setting(env, "CRM_WORKER_PROCESSES", 1, minimum=1),
+        threads=int_setting(env, "CRM_WORKER_THREADS", 8, minimum=1),
+        metrics_port=int_setting(env, "CRM_WORKER_METRICS_PORT", 9191, minimum=0),
+        scheduler_batch=int_setting(env, "CRM_SCHEDULER_BATCH", 500, minimum=1),
         scheduler_poll_seconds=max(0.05, poll_seconds),
     )

@@ -30,25 +30,11 @@ from crm.tenants.audit.services import AuditRecord
 from crm.tenants.clients._input import MAX_CONTACTS, MAX_TAGS, check_kind_fields
 from crm.tenants.clients._read import clients_in_scope
 from crm.tenants.clients.contacts import MAX_EMAILS, MAX_PHONES
-from crm.tenants.imports.rows import ClientRow
+from crm.tenants.imports.rows import IMPORTED_FIELDS, ClientRow
 
 Key = tuple[str, str]  # ("phone" | "email" | "tax_id", value)
 # The row's field a key comes from, as errors name it.
 FIELD_OF = {"phone": "phones", "email": "emails", "tax_id": "tax_id"}
-UPDATED_FIELDS = (
-    "kind",
-    "name",
-    "phones",
-    "emails",
-    "tax_id",
-    "status",
-    "source",
-    "tags",
-    "addresses",
-    "birthday",
-    "custom",
-    "responsible_id",
-)
 # List fields are merged; the limit and the message are the client services' own.
 _MERGED = {
     "phones": (MAX_PHONES, f"at most {MAX_PHONES} numbers"),
@@ -58,7 +44,7 @@ _MERGED = {
 }
 # Mapping targets that fill a client field of another name (custom fields merge by key).
 _STORED_AS = {"address": "addresses", "responsible": "responsible_id"}
-_SCALARS = tuple(name for name in UPDATED_FIELDS if name not in _MERGED and name != "custom")
+_SCALARS = tuple(name for name in IMPORTED_FIELDS if name not in _MERGED and name != "custom")
 
 # The matched clients with what the importer may do to them, locked until the batch commits
 # (in id order, so two imports updating the same clients cannot deadlock). The rights
@@ -77,7 +63,7 @@ _RELATED = (
 # varchar[] and the birthday text a date, as in the batch INSERT.
 _UPDATE = (
     "UPDATE clients SET "
-    + ", ".join(f'"{name}" = r."{name}"' for name in UPDATED_FIELDS)
+    + ", ".join(f'"{name}" = r."{name}"' for name in IMPORTED_FIELDS)
     + ", updated_at = now() FROM jsonb_populate_recordset(null::clients, $1::jsonb) AS r WHERE clients.id = r.id"
 )
 
@@ -225,7 +211,7 @@ async def apply_updates(updates: list[tuple[ClientRow, dict[str, Any]]]) -> Appl
             applied.failed += 1
             applied.problems += [{"row": row.line, "field": e.field, "detail": e.detail} for e in errors]
             continue
-        diff = {name: (client[name], values[name]) for name in UPDATED_FIELDS if client[name] != values[name]}
+        diff = {name: (client[name], values[name]) for name in IMPORTED_FIELDS if client[name] != values[name]}
         if not diff:
             applied.unchanged += 1
             continue

@@ -14,6 +14,22 @@ from crm.tenants.imports.csvfile import kind_of, split_values, status_of
 
 MAX_NAME = 300
 
+# The client columns an import writes, on create and on update alike.
+IMPORTED_FIELDS = (
+    "kind",
+    "name",
+    "phones",
+    "emails",
+    "tax_id",
+    "status",
+    "source",
+    "tags",
+    "addresses",
+    "birthday",
+    "custom",
+    "responsible_id",
+)
+
 
 @dataclass(frozen=True)
 class RowContext:

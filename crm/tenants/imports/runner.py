@@ -24,7 +24,7 @@ from crm.tenants.configuration.custom_fields import definitions
 from crm.tenants.configuration.limits import room_left
 from crm.tenants.imports._updates import FileKeys, apply_updates, match_rows
 from crm.tenants.imports.csvfile import UnreadableFile, read_rows
-from crm.tenants.imports.rows import ClientRow, RowContext, parse_row
+from crm.tenants.imports.rows import IMPORTED_FIELDS, ClientRow, RowContext, parse_row
 from crm.tenants.users.services import users_in_scope
 from crm.tenants.users.tables import User
 
@@ -32,20 +32,6 @@ KIND = "imports.run"
 DUPLICATE_RULES = ("skip", "update", "create")
 BATCH_ROWS = 1000
 MAX_KEPT_ERRORS = 1000
-_INSERTED_FIELDS = (
-    "kind",
-    "name",
-    "phones",
-    "emails",
-    "tax_id",
-    "status",
-    "source",
-    "tags",
-    "addresses",
-    "birthday",
-    "custom",
-    "responsible_id",
-)
 # One thread for every import of the process: parsing is CPU work, more threads would only
 # contend for the GIL.
 _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse")
@@ -213,7 +199,7 @@ async def _import_batch(
             "client.created",
             "client",
             record["id"],
-            {name: (None, record[name]) for name in _INSERTED_FIELDS if record[name] not in (None, [], {}, "")},
+            {name: (None, record[name]) for name in IMPORTED_FIELDS if record[name] not in (None, [], {}, "")},
         )
         for record in records
     ]
@@ -237,7 +223,7 @@ async def _insert_clients(rows: list[ClientRow], actor: Actor) -> list[dict[str,
         for r in await connection.fetch("SELECT nextval('clients_id_seq') AS id FROM generate_series(1, $1)", len(rows))
     ]
     records = [{"id": client_id, **row.values, "author_id": actor.id} for client_id, row in zip(ids, rows, strict=True)]
-    columns = ", ".join(f'"{name}"' for name in ("id", *_INSERTED_FIELDS, "author_id"))
+    columns = ", ".join(f'"{name}"' for name in ("id", *IMPORTED_FIELDS, "author_id"))
     await connection.execute(
         f"INSERT INTO clients ({columns}) SELECT {columns} FROM jsonb_populate_recordset(null::clients, $1::jsonb)",
         json.dumps(records),
