@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import uvicorn
 from litestar import Litestar
 
@@ -108,3 +110,23 @@ def env_for_cli(database_url: str, data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"CRM_DATABASE_URL": database_url, "CRM_DATA_DIR": str(data_dir), "CRM_LOG_LEVEL": "WARNING"})
     return env
+
+
+def wait_until_up(process: subprocess.Popen[str], base_url: str) -> str:
+    """Read a `crm up` process's banner and wait until /ready answers 200; return the banner."""
+    banner = ""
+    deadline = time.monotonic() + 120
+    assert process.stdout is not None
+    while "password:" not in banner:
+        line = process.stdout.readline()
+        assert line or process.poll() is None, banner
+        banner += line
+        assert time.monotonic() < deadline, banner
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
+                return banner
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"never became ready:\n{banner}")

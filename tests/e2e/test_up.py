@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port
+from tests.support import free_port, wait_until_up
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
@@ -22,26 +22,6 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "crm", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-
-
-def _wait_ready(process: subprocess.Popen[str], base_url: str) -> str:
-    """Read the banner and wait until /ready answers 200; return the banner."""
-    banner = ""
-    deadline = time.monotonic() + 120
-    assert process.stdout is not None
-    while "password:" not in banner:
-        line = process.stdout.readline()
-        assert line or process.poll() is None, banner
-        banner += line
-        assert time.monotonic() < deadline, banner
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
-                return banner
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"never became ready:\n{banner}")
 
 
 def _stop(process: subprocess.Popen[str], signum: int) -> int:
@@ -73,7 +53,7 @@ def test_up_serves_the_demo_and_keeps_data_across_restarts() -> None:
 
     first = _start(data_dir, port)
     try:
-        banner = _wait_ready(first, base_url)
+        banner = wait_until_up(first, base_url)
         match = re.search(r"demo company: (\S+)\s+e-mail: (\S+)\s+password: (\S+)", banner)
         assert match, banner
         assert base_url in banner
@@ -105,7 +85,7 @@ def test_up_serves_the_demo_and_keeps_data_across_restarts() -> None:
 
     second = _start(data_dir, port)
     try:
-        again = _wait_ready(second, base_url)
+        again = wait_until_up(second, base_url)
         assert f"password: {password}" in again
         login = httpx.post(
             f"{base_url}/api/v1/auth/token",

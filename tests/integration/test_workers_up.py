@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ROOT, create_database, drop_database, free_port, with_database
+from tests.support import ROOT, create_database, drop_database, free_port, wait_until_up, with_database
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_crm_up_runs_jobs_on_its_worker_and_stops_cleanly(fresh_database: str, t
         text=True,
     )
     try:
-        banner = _wait_ready(process, base_url)
+        banner = wait_until_up(process, base_url)
         match = re.search(r"demo company: (\S+)\s+e-mail: (\S+)\s+password: (\S+)", banner)
         assert match, banner
         tenant, email, password = match.groups()
@@ -128,22 +128,3 @@ def _finished(http: httpx.Client, auth: dict[str, str], import_id: int) -> dict[
             return job
         time.sleep(0.1)
     raise AssertionError(f"import {import_id} was not run by the worker")
-
-
-def _wait_ready(process: subprocess.Popen[str], base_url: str) -> str:
-    banner = ""
-    deadline = time.monotonic() + 120
-    assert process.stdout is not None
-    while "password:" not in banner:
-        line = process.stdout.readline()
-        assert line or process.poll() is None, banner
-        banner += line
-        assert time.monotonic() < deadline, banner
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
-                return banner
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"never became ready:\n{banner}")
