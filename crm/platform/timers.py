@@ -10,6 +10,12 @@ rows, so their cost follows the due timers, never the number of tenants. A lease
 ``queued`` and ``running`` rows: a timer whose message was lost or whose worker died is
 claimed again when its lease runs out. Handlers must therefore be idempotent.
 
+A kind may register a **batch handler** (:func:`timer_batch_handler`): due timers of one
+tenant and that kind are then claimed together (the claim reads in ``(due_at, tenant_id)``
+order), sent as one message and run in one call — a minute in which a hundred of a
+company's reminders fall due costs one tenant transaction, not a hundred. A group
+succeeds or fails as a whole; its handler must be idempotent per timer, as any handler.
+
 In production the scheduler (``crm scheduler``) claims and the workers (``crm worker``)
 run; tests, benches and the in-process :class:`TimerRunner` call :func:`run_due`, which
 claims and runs in one go.
@@ -24,7 +30,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -100,19 +106,39 @@ class Timer:
 
 
 Handler = Callable[[TenantRef, Timer], Awaitable[None]]
+BatchHandler = Callable[[TenantRef, Sequence[Timer]], Awaitable[None]]
 _handlers: dict[str, Handler] = {}
+_batch_handlers: dict[str, BatchHandler] = {}
+# The most timers of one tenant and kind run by one batch handler call.
+MAX_GROUP = 200
 
 
 def timer_handler(kind: str) -> Callable[[Handler], Handler]:
     """Register the function that runs timers of ``kind`` (dotted, e.g. ``imports.run``)."""
 
     def register(function: Handler) -> Handler:
-        if kind in _handlers:
-            raise ValueError(f"a handler for {kind!r} exists already")
+        _check_new_kind(kind)
         _handlers[kind] = function
         return function
 
     return register
+
+
+def timer_batch_handler(kind: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register the function that runs due timers of ``kind`` of one tenant together
+    (up to ``MAX_GROUP`` at once)."""
+
+    def register(function: BatchHandler) -> BatchHandler:
+        _check_new_kind(kind)
+        _batch_handlers[kind] = function
+        return function
+
+    return register
+
+
+def _check_new_kind(kind: str) -> None:
+    if kind in _handlers or kind in _batch_handlers:
+        raise ValueError(f"a handler for {kind!r} exists already")
 
 
 async def schedule(
@@ -146,13 +172,14 @@ async def schedule(
 
 
 # Two locking scans, each in index order and limited: due pending rows (partial index on
-# due_at) and rows whose lease ran out (partial index on lease_until). $3 is "now" — the
+# due_at, tenant_id — a tenant's timers due together come out together, for batch handlers)
+# and rows whose lease ran out (partial index on lease_until). $3 is "now" — the
 # database's unless a test runs "as of" another time.
 _CLAIM = """
 WITH due AS (
     SELECT id FROM platform.timers
     WHERE state = 'pending' AND due_at <= $3
-    ORDER BY due_at LIMIT $1
+    ORDER BY due_at, tenant_id LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), expired AS (
     SELECT id FROM platform.timers
@@ -183,15 +210,31 @@ async def claim_due(
 
 
 async def run_due(pool: asyncpg.Pool, *, limit: int = 4, now: datetime | None = None) -> int:
-    """Claim up to ``limit`` due timers and run them here one after another; return how many.
+    """Claim up to ``limit`` due timers and run them here, group after group; return how many.
 
     ``now`` runs "as of" another time (tests with a moved clock: the database's ``now()``
     does not move with time-machine); back-off after a failure counts from it too."""
     async with pool.acquire() as connection:
         rows = await claim_due(connection, limit=limit, now=now, state="running")
-    for row in rows:
-        await execute(_timer_of(row, pool), now=now)
+    for group in group_claimed(rows):
+        await execute([_timer_of(row, pool) for row in group], now=now)
     return len(rows)
+
+
+def group_claimed(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:
+    """Claimed rows as the groups that run together: a tenant's timers of a kind with a
+    batch handler (at most ``MAX_GROUP``), every other timer on its own; in claim order."""
+    groups: list[list[asyncpg.Record]] = []
+    open_groups: dict[tuple[str, str], list[asyncpg.Record]] = {}
+    for row in rows:
+        key = (row["tenant_id"], row["kind"])
+        group = open_groups.get(key) if row["kind"] in _batch_handlers else None
+        if group is None or len(group) >= MAX_GROUP:
+            group = []
+            groups.append(group)
+            open_groups[key] = group
+        group.append(row)
+    return groups
 
 
 def _timer_of(row: asyncpg.Record, pool: asyncpg.Pool) -> Timer:
@@ -200,91 +243,145 @@ def _timer_of(row: asyncpg.Record, pool: asyncpg.Pool) -> Timer:
     )
 
 
-async def take(pool: asyncpg.Pool, timer_id: int, tenant_id: str) -> Timer | None:
-    """A worker takes a queued timer (``queued`` → ``running``, one more attempt); None when
-    it is not queued any more: its message came twice, or it ran already."""
-    row = await pool.fetchrow(
+async def take(pool: asyncpg.Pool, timer_ids: Sequence[int], tenant_id: str) -> list[Timer]:
+    """A worker takes queued timers (``queued`` → ``running``, one more attempt each); those
+    not queued any more (their message came twice, or they ran already) are left out."""
+    rows = await pool.fetch(
         """
         UPDATE platform.timers SET state = 'running', attempts = attempts + 1,
                lease_until = now() + make_interval(secs => $3)
-        WHERE id = $1 AND tenant_id = $2 AND state = 'queued'
+        WHERE id = ANY($1::bigint[]) AND tenant_id = $2 AND state = 'queued'
         RETURNING id, tenant_id, kind, payload::text, attempts, due_at
         """,
-        timer_id,
+        list(timer_ids),
         tenant_id,
         LEASE_SECONDS,
     )
-    return None if row is None else _timer_of(row, pool)
+    by_id = {row["id"]: row for row in rows}
+    return [_timer_of(by_id[timer_id], pool) for timer_id in timer_ids if timer_id in by_id]
 
 
-async def execute(timer: Timer, *, now: datetime | None = None) -> str:
-    """Run a taken timer's handler and record the outcome; return it (done, retry, failed)."""
+async def execute(timers: Sequence[Timer], *, now: datetime | None = None) -> str:
+    """Run taken timers — one, or a group of one tenant and kind with a batch handler — and
+    record the outcome; return it (done, retry, failed)."""
     import sentry_sdk
 
     # A Sentry scope of this run's own, so the tenant tags never reach another task's events.
     with sentry_sdk.isolation_scope():
-        return await _execute(timer, now)
+        return await _execute(timers, now)
 
 
-async def _execute(timer: Timer, now: datetime | None) -> str:
+async def _execute(timers: Sequence[Timer], now: datetime | None) -> str:
     from crm.platform.observability import bind_log_tenant, tag_sentry_scope
     from crm.platform.worker import metrics
 
-    handler = _handlers.get(timer.kind)
-    tenant = await load_tenant(tenant_id=timer.tenant_id)
+    first = timers[0]
+    if any(timer.tenant_id != first.tenant_id or timer.kind != first.kind for timer in timers):
+        raise ValueError("a group of timers is of one tenant and one kind")
+    ids = [timer.id for timer in timers]
+    tenant = await load_tenant(tenant_id=first.tenant_id)
     if tenant is not None:
         bind_log_tenant(tenant.slug)
         tag_sentry_scope(tenant.slug, tenant.edition)
     started = time.perf_counter()
-    if timer.due_at is not None:
-        metrics.timer_started(timer.kind, timer.due_at)
-    renewing = asyncio.create_task(_keep_lease(timer), name=f"timer-{timer.id}-lease")
+    for timer in timers:
+        if timer.due_at is not None:
+            metrics.timer_started(timer.kind, timer.due_at)
+    renewing = asyncio.create_task(_keep_lease(first.pool, ids), name=f"timer-{first.id}-lease")
     try:
-        if handler is None:
-            raise LookupError(f"no handler for timer kind {timer.kind!r}")
-        if tenant is not None:  # a deleted tenant's work is dropped
-            await handler(tenant, timer)
+        await _call_handler(tenant, timers)
     except Exception as error:
         transient = is_transient(error)
-        final = timer.attempts >= MAX_ATTEMPTS or not transient
+        # The group's most-tried timer decides: a group is retried or failed as a whole.
+        final = max(timer.attempts for timer in timers) >= MAX_ATTEMPTS or not transient
         outcome = "failed" if final else "retry"
+        what = f"timer {first.id} ({first.kind})" if len(timers) == 1 else f"{len(timers)} timers ({first.kind})"
         if final:
-            log.exception("timer %s (%s) failed on attempt %s", timer.id, timer.kind, timer.attempts)
+            log.exception("%s failed on attempt %s", what, first.attempts)
         else:
-            log.warning("timer %s (%s) attempt %s: %r; retrying", timer.id, timer.kind, timer.attempts, error)
-        await timer.pool.execute(
+            log.warning("%s attempt %s: %r; retrying", what, first.attempts, error)
+        await first.pool.execute(
             "UPDATE platform.timers SET state = $2::varchar, last_error = $3, lease_until = NULL,"
-            " due_at = coalesce($5, now()) + make_interval(secs => $4),"
+            # back-off: 2, 4, 8, 16 s … by each timer's attempts
+            " due_at = coalesce($4, now()) + make_interval(secs => least(power(2, attempts), $5)::int),"
             " finished_at = CASE WHEN $2::varchar = 'failed' THEN now() END"
-            " WHERE id = $1 AND state = 'running'",
-            timer.id,
+            " WHERE id = ANY($1::bigint[]) AND state = 'running'",
+            ids,
             "failed" if final else "pending",
             f"{type(error).__name__}: {error}"[:2000],
-            min(2**timer.attempts, MAX_BACKOFF_SECONDS),  # back-off: 2, 4, 8, 16 s …
             now,
+            MAX_BACKOFF_SECONDS,
         )
     else:
         outcome = "done"
-        await timer.pool.execute(
+        await first.pool.execute(
             "UPDATE platform.timers SET state = 'done', lease_until = NULL, finished_at = now()"
-            " WHERE id = $1 AND state = 'running'",
-            timer.id,
+            " WHERE id = ANY($1::bigint[]) AND state = 'running'",
+            ids,
         )
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
-    metrics.timer_finished(timer.kind, outcome, time.perf_counter() - started)
+    share = (time.perf_counter() - started) / len(timers)  # each timer's part of the group's time
+    for timer in timers:
+        metrics.timer_finished(timer.kind, outcome, share)
     return outcome
 
 
-async def _keep_lease(timer: Timer) -> None:
+async def _call_handler(tenant: TenantRef | None, timers: Sequence[Timer]) -> None:
+    kind = timers[0].kind
+    batch = _batch_handlers.get(kind)
+    handler = _handlers.get(kind)
+    if batch is None and handler is None:
+        raise LookupError(f"no handler for timer kind {kind!r}")
+    if tenant is None:  # a deleted tenant's work is dropped
+        return
+    if batch is not None:
+        await batch(tenant, timers)
+        return
+    assert handler is not None
+    for timer in timers:  # groups of a kind without a batch handler hold one timer
+        await handler(tenant, timer)
+
+
+async def _keep_lease(pool: asyncpg.Pool, ids: Sequence[int]) -> None:
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
         try:
-            await timer.renew_lease()
+            await pool.execute(
+                "UPDATE platform.timers SET lease_until = now() + make_interval(secs => $2)"
+                " WHERE id = ANY($1::bigint[]) AND state = 'running'",
+                list(ids),
+                LEASE_SECONDS,
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            log.warning("renewing the lease of timer %s failed; trying again", timer.id)
+            log.warning("renewing the lease of timers %s… failed; trying again", ids[0])
+
+
+# --- finished timers ------------------------------------------------------------------------
+
+# Done timers are history (metrics, an engineer's question "did it run?"); kept this long,
+# then deleted, so the table stays near the size of the work still to do.
+DONE_KEPT = timedelta(days=7)
+PURGE_BATCH = 5_000
+
+
+async def purge_done(pool: asyncpg.Pool, *, kept: timedelta = DONE_KEPT, limit: int = PURGE_BATCH) -> int:
+    """Delete up to ``limit`` timers done more than ``kept`` ago (oldest first); how many.
+    Failed timers stay until retried: ``crm jobs failed`` lists them."""
+    status: str = await pool.execute(
+        """
+        DELETE FROM platform.timers WHERE id IN (
+            SELECT id FROM platform.timers
+            WHERE state = 'done' AND finished_at < now() - $1::interval
+            ORDER BY finished_at LIMIT $2
+        )
+        """,
+        kept,
+        limit,
+    )
+    return int(status.split()[-1])
 
 
 # --- failed timers (crm jobs failed / retry) -------------------------------------------------

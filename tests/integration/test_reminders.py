@@ -13,7 +13,7 @@ import time_machine
 from crm.platform.services import Services
 from crm.platform.tenancy import tenant_scope
 from crm.platform.timers import Timer
-from crm.tenants.reminders.handlers import deliver_task_reminder
+from crm.tenants.reminders.handlers import deliver_task_reminders
 from crm.tenants.users.tables import User
 from tests.conftest import TenantFactory, add_staff
 from tests.integration.helpers import my_id, tenant_of
@@ -293,8 +293,8 @@ async def test_a_reminder_timer_run_twice_or_at_once_notifies_once(
     tenant = await tenant_of(company)
     timer = Timer(row["id"], tenant.id, "reminders.due", row["payload"], 1, services.db.pool, row["due_at"])
     # Two workers holding the same message at the same moment, then a third run later.
-    await asyncio.gather(deliver_task_reminder(tenant, timer), deliver_task_reminder(tenant, timer))
-    await deliver_task_reminder(tenant, timer)
+    await asyncio.gather(deliver_task_reminders(tenant, [timer]), deliver_task_reminders(tenant, [timer, timer]))
+    await deliver_task_reminders(tenant, [timer])
     # And the timer row itself, put back as if its first runner died after committing.
     await drain(services, utc("2030-03-26T09:50:30Z"))
     await services.db.pool.execute("UPDATE platform.timers SET state = 'pending' WHERE id = $1", row["id"])

@@ -132,9 +132,9 @@ async def worker(broker: dramatiq.Broker) -> AsyncIterator[dramatiq.Worker]:
 
 
 def enqueue_on(broker: dramatiq.Broker) -> Any:
-    def enqueue(timers: Any) -> None:
-        for tenant_id, timer_id in timers:
-            send(broker, "timers.run", tenant_id, timer_id)
+    def enqueue(groups: Any) -> None:
+        for tenant_id, timer_ids in groups:
+            send(broker, "timers.run", tenant_id, *timer_ids)
 
     return enqueue
 
@@ -235,7 +235,7 @@ async def test_only_one_scheduler_claims_and_a_second_takes_over(
         send_all = enqueue_on(broker)
 
         def enqueue(timers: Any) -> None:
-            claimed[name].extend(timer_id for _, timer_id in timers)
+            claimed[name].extend(timer_id for _, timer_ids in timers for timer_id in timer_ids)
             send_all(timers)
 
         return enqueue

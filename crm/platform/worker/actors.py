@@ -237,16 +237,17 @@ class LoopThread:
 
 
 @actor("timers.run", resolve_tenant=False, max_retries=5)
-async def run_timer(tenant_id: str, timer_id: int) -> None:
-    """Take the queued timer and run its handler; a message that finds the timer taken or
-    finished (sent twice, or after a re-queue) does nothing."""
+async def run_timer(tenant_id: str, *timer_ids: int) -> None:
+    """Take the queued timers (one, or a group of one tenant and kind with a batch handler)
+    and run them; those found taken or finished (a message sent twice, or after a re-queue)
+    are skipped."""
     from crm.platform.db import bound_engine
     from crm.platform.timers import execute, take
 
     pool = bound_engine().pool
     assert pool is not None
-    timer = await take(pool, int(timer_id), tenant_id)
-    if timer is None:
-        log.info("timer %s is not queued any more; message ignored", timer_id)
+    timers = await take(pool, [int(timer_id) for timer_id in timer_ids], tenant_id)
+    if not timers:
+        log.info("timers %s are not queued any more; message ignored", timer_ids)
         return
-    await execute(timer)
+    await execute(timers)

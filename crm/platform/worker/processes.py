@@ -155,9 +155,9 @@ async def _scheduler_main(settings: Settings, database_url: str, worker: WorkerS
     broker = await asyncio.to_thread(make_broker, settings.broker.url, database_url)
     declare_actors(broker)
 
-    def enqueue(timers: Sequence[tuple[str, int]]) -> None:
-        for tenant_id, timer_id in timers:
-            send(broker, "timers.run", tenant_id, timer_id)
+    def enqueue(groups: Sequence[tuple[str, list[int]]]) -> None:
+        for tenant_id, timer_ids in groups:
+            send(broker, "timers.run", tenant_id, *timer_ids)
 
     scheduler = Scheduler(
         db.pool, database_url, enqueue, batch=worker.scheduler_batch, poll_seconds=worker.scheduler_poll_seconds

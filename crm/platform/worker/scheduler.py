@@ -4,7 +4,8 @@ One scheduler is active at a time: it holds a session advisory lock on a connect
 own (not from the pool, whose connections are released without a reset and must carry no
 session state — docs/architecture.md). A second scheduler waits for the lock and takes over
 when the first one's connection goes away (its process died). The active one claims due
-timers with ``FOR UPDATE SKIP LOCKED``, sends one message per timer, and commits the claim
+timers with ``FOR UPDATE SKIP LOCKED``, sends one message per timer (per group, for kinds
+with a batch handler), and commits the claim
 after the messages are sent: a worker that receives a message before that commit waits on
 the row lock, and one whose claim rolled back finds the timer not queued and does nothing.
 It wakes on ``schedule()``'s NOTIFY (delivered at commit) and polls every second for timers
@@ -16,23 +17,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import asyncpg
 
-from crm.platform.timers import NOTIFY_CHANNEL, claim_due
+from crm.platform.timers import NOTIFY_CHANNEL, PURGE_BATCH, claim_due, group_claimed, purge_done
 
 log = logging.getLogger(__name__)
 
 # "rcm_schd" as a 64-bit advisory lock key.
 LOCK_KEY = 0x72636D5F73636864
+# The active scheduler deletes long-finished timers this often (a batch at a time, between
+# claims, so a large backlog of history never delays due work by more than one batch).
+PURGE_EVERY_SECONDS = 60.0
 
-Enqueue = Callable[[Sequence[tuple[str, int]]], None]
+# (tenant id, timer ids): one message per group of timers that run together.
+Enqueue = Callable[[Sequence[tuple[str, list[int]]]], None]
 
 
 class Scheduler:
-    """Claims due timers and hands ``(tenant_id, timer_id)`` pairs to ``enqueue`` (a
+    """Claims due timers and hands ``(tenant_id, timer_ids)`` groups to ``enqueue`` (a
     blocking function, run in a thread: the brokers' clients are synchronous)."""
 
     def __init__(
@@ -80,12 +86,17 @@ class Scheduler:
                 wake.set()
 
             await connection.add_listener(NOTIFY_CHANNEL, notified)
+            next_purge = time.monotonic()
             while not stop.is_set():
                 if connection.is_closed():
                     # The lock went with the connection; another scheduler may hold it now.
                     raise ConnectionError("the scheduler's lock connection was lost")
                 wake.clear()
                 if await self.tick() >= self.batch:
+                    continue
+                if time.monotonic() >= next_purge:
+                    if await purge_done(self._pool) < PURGE_BATCH:
+                        next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     continue
                 await _wait(stop, self.poll_seconds, wake)
         finally:
@@ -99,7 +110,8 @@ class Scheduler:
         async with self._pool.acquire() as connection, connection.transaction():
             rows = await claim_due(connection, limit=self.batch, now=now, state="queued")
             if rows:
-                await asyncio.to_thread(self._enqueue, [(row["tenant_id"], row["id"]) for row in rows])
+                groups = [(group[0]["tenant_id"], [row["id"] for row in group]) for group in group_claimed(rows)]
+                await asyncio.to_thread(self._enqueue, groups)
         return len(rows)
 
 

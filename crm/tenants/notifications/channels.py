@@ -19,6 +19,7 @@ console), set through ``PUT /api/v1/me/notification-settings``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -68,18 +69,7 @@ class ConsoleChannel:
     name = "console"
 
     async def deliver(self, tenant: TenantRef, user: Recipient, notification: Notice) -> None:
-        rows = await Notification.insert(
-            Notification(
-                user_id=user.id,
-                kind=notification.kind,
-                title=notification.title[:300],
-                body=notification.body,
-                entity=notification.entity,
-                entity_id=notification.entity_id,
-                created_at=datetime.now(UTC),
-            )
-        ).returning(Notification.id)
-        notification.id = int(rows[0]["id"])
+        await store_for_console([notification], [user.id])
 
 
 class EmailChannel:
@@ -122,7 +112,44 @@ register_channel(EmailChannel())
 async def notify(tenant: TenantRef, user: Recipient, notification: Notice) -> Notice:
     """Store ``notification`` for the console and hand it to the user's channels, in the open
     tenant scope. Telegram falls back to e-mail when it cannot reach the user."""
-    await _registry[CONSOLE].deliver(tenant, user, notification)
+    await notify_many(tenant, [(user, notification)])
+    return notification
+
+
+async def notify_many(tenant: TenantRef, deliveries: Sequence[tuple[Recipient, Notice]]) -> None:
+    """:func:`notify` for many notices at once: the console rows go in with one statement
+    (a minute's reminders of a whole company cost one round trip), then each user's channels."""
+    if not deliveries:
+        return
+    await store_for_console([notice for _, notice in deliveries], [user.id for user, _ in deliveries])
+    for user, notification in deliveries:
+        await _deliver_elsewhere(tenant, user, notification)
+
+
+async def store_for_console(notices: Sequence[Notice], user_ids: Sequence[int]) -> None:
+    """The console channel's rows for ``notices`` (to the users at the same positions); each
+    notice gets its row's id."""
+    now = datetime.now(UTC)
+    rows = await Notification.insert(
+        *(
+            Notification(
+                user_id=user_id,
+                kind=notice.kind,
+                title=notice.title[:300],
+                body=notice.body,
+                entity=notice.entity,
+                entity_id=notice.entity_id,
+                created_at=now,
+            )
+            for notice, user_id in zip(notices, user_ids, strict=True)
+        )
+    ).returning(Notification.id)
+    # A multi-row INSERT returns its rows in the order of its VALUES.
+    for notice, row in zip(notices, rows, strict=True):
+        notice.id = int(row["id"])
+
+
+async def _deliver_elsewhere(tenant: TenantRef, user: Recipient, notification: Notice) -> None:
     wanted = [name for name in dict.fromkeys(user.channels) if name != CONSOLE]
     for name in wanted:
         channel = _registry.get(name)
@@ -133,4 +160,3 @@ async def notify(tenant: TenantRef, user: Recipient, notification: Notice) -> No
         except ChannelUnavailable:
             if name == TELEGRAM and EMAIL not in wanted:
                 await _registry[EMAIL].deliver(tenant, user, notification)
-    return notification

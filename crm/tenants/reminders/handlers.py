@@ -1,22 +1,30 @@
-"""Timer handlers: a due reminder, a snoozed one, the morning digest (with birthdays).
+"""Timer handlers: due reminders, a snoozed one, the morning digest (with birthdays).
 
-Each opens the tenant scope itself and, in that one transaction, first claims its
-``reminders_sent`` key (``INSERT … ON CONFLICT DO NOTHING``) and then notifies: a timer
-that runs twice, or two runs racing, notify once — the second waits on the first's key
-and finds it taken. A stale timer (the task moved, was reassigned, done, deleted; the
-offset was removed) does nothing.
+Each opens the tenant scope itself (a company's task reminders due together run as one
+group, in one scope) and, in that one transaction, first claims its ``reminders_sent``
+keys (``INSERT … ON CONFLICT DO NOTHING``) and then notifies: a timer that runs twice, or
+two runs racing, notify once — the second waits on the first's key and finds it taken. A
+stale timer (the task moved, was reassigned, done, deleted; the offset was removed) does
+nothing.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crm.platform.tenancy import TenantRef, scope_connection, tenant_scope
-from crm.platform.timers import Timer, timer_handler
-from crm.tenants.notifications.channels import Notice, notify
-from crm.tenants.notifications.recipients import RECIPIENT_COLUMNS, Recipient, load_recipient, recipient_of
+from crm.platform.timers import Timer, timer_batch_handler, timer_handler
+from crm.tenants.notifications.channels import Notice, notify, notify_many
+from crm.tenants.notifications.recipients import (
+    RECIPIENT_COLUMNS,
+    Recipient,
+    load_recipient,
+    load_recipients,
+    recipient_of,
+)
 from crm.tenants.notifications.texts import birthday_notice, digest_notice, reminder_notice
 from crm.tenants.reminders.schedule import local_midnight, working_days, zone_of
 from crm.tenants.reminders.services import (
@@ -49,12 +57,11 @@ async def claim_once(kind: str, subject_id: int, user_id: int, offset: int, vers
     return claimed is not None
 
 
+_TASK_COLUMNS = (Task.id, Task.title, Task.status, Task.due_at, Task.assignee_id, Task.remind_before_minutes)
+
+
 async def _task(task_id: int) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = (
-        await Task.select(Task.id, Task.title, Task.status, Task.due_at, Task.assignee_id, Task.remind_before_minutes)
-        .where(Task.id == task_id)
-        .first()
-    )
+    row: dict[str, Any] | None = await Task.select(*_TASK_COLUMNS).where(Task.id == task_id).first()
     return row
 
 
@@ -62,24 +69,64 @@ def _when(payload: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(payload["at"]) if "at" in payload else None
 
 
-@timer_handler(REMINDER_DUE)
-async def deliver_task_reminder(tenant: TenantRef, timer: Timer) -> None:
-    payload = timer.payload
+# Claims the keys of many notices in one statement; returns those not given before. Keys
+# repeated within the statement are inserted once (DO NOTHING skips the second).
+_CLAIM_MANY = """
+INSERT INTO "reminders_sent" ("kind", "subject_id", "user_id", "offset_minutes", "version")
+SELECT * FROM unnest($1::varchar[], $2::int[], $3::int[], $4::int[], $5::timestamptz[])
+ON CONFLICT DO NOTHING
+RETURNING "kind", "subject_id", "user_id", "offset_minutes", "version"
+"""
+
+NoticeKey = tuple[str, int, int, int, datetime]
+
+
+async def claim_many(keys: Sequence[NoticeKey]) -> set[NoticeKey]:
+    """Record that these notices are given; the keys that were not given before."""
+    if not keys:
+        return set()
+    columns = list(zip(*keys, strict=True))
+    rows = await scope_connection().fetch(_CLAIM_MANY, *(list(column) for column in columns))
+    return {(row["kind"], row["subject_id"], row["user_id"], row["offset_minutes"], row["version"]) for row in rows}
+
+
+@timer_batch_handler(REMINDER_DUE)
+async def deliver_task_reminders(tenant: TenantRef, timers: Sequence[Timer]) -> None:
+    """A company's task reminders that fell due together, in one transaction: the tasks and
+    users read once, the keys claimed with one statement, the console rows stored with one."""
     async with tenant_scope(tenant):
-        task = await _task(payload["task_id"])
-        due_at = datetime.fromisoformat(payload["due_at"])
-        if task is None or task["status"] != "open" or task["due_at"] != due_at:
-            return
-        if task["assignee_id"] != payload["user_id"]:
-            return
-        user = await load_recipient(payload["user_id"])
-        if user is None or not user.is_active or payload["offset"] not in effective_offsets(task, user):
-            return
-        if not await claim_once("task", task["id"], user.id, payload["offset"], due_at):
-            return
-        notice = reminder_notice(user, task)
-        notice.scheduled_for = _when(payload)
-        await notify(tenant, user, notice)
+        payloads = [timer.payload for timer in timers]
+        rows = await Task.select(*_TASK_COLUMNS).where(Task.id.is_in(list({p["task_id"] for p in payloads})))
+        tasks: dict[int, dict[str, Any]] = {row["id"]: row for row in rows}
+        users = await load_recipients(p["user_id"] for p in payloads)
+        wanted: dict[NoticeKey, tuple[dict[str, Any], Recipient, dict[str, Any]]] = {}
+        for payload in payloads:
+            task = tasks.get(payload["task_id"])
+            user = users.get(payload["user_id"])
+            due_at = datetime.fromisoformat(payload["due_at"])
+            if task is None or user is None or not _still_wanted(task, user, payload, due_at):
+                continue
+            wanted[("task", task["id"], user.id, payload["offset"], due_at)] = (task, user, payload)
+        claimed = await claim_many(list(wanted))
+        deliveries: list[tuple[Recipient, Notice]] = []
+        for key, (task, user, payload) in wanted.items():
+            if key in claimed:
+                notice = reminder_notice(user, task)
+                notice.scheduled_for = _when(payload)
+                deliveries.append((user, notice))
+        await notify_many(tenant, deliveries)
+
+
+def _still_wanted(task: dict[str, Any], user: Recipient, payload: dict[str, Any], due_at: datetime) -> bool:
+    """Whether a reminder timer still stands: the task is open, due when it was, assigned to
+    the same active user, and the offset is still one of its reminders."""
+    return (
+        task["status"] == "open"
+        and task["due_at"] == due_at
+        and task["assignee_id"] == user.id
+        and user.is_active
+        and payload["offset"] in effective_offsets(task, user)
+    )
 
 
 @timer_handler(REMINDER_SNOOZED)
