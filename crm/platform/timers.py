@@ -171,6 +171,37 @@ async def schedule(
     return timer_id
 
 
+async def schedule_once(connection: asyncpg.Connection, kind: str, tenant_id: str, *, due_at: datetime) -> bool:
+    """Add a timer of ``kind`` for the tenant at ``due_at`` unless one is pending for that
+    very moment (the lookup uses the index of pending timers); whether one was added. For
+    work a timer finds in the tenant's tables when it runs — a company's reminders of a
+    minute share one. Two transactions racing may both add one: the second finds nothing
+    left to do."""
+    added = await connection.fetchval(
+        """
+        WITH added AS (
+            INSERT INTO platform.timers (tenant_id, kind, due_at)
+            SELECT $1::varchar, $2::varchar, $3::timestamptz
+            WHERE NOT EXISTS (
+                SELECT 1 FROM platform.timers
+                WHERE state = 'pending' AND due_at = $3 AND tenant_id = $1 AND kind = $2
+            )
+            RETURNING due_at
+        )
+        SELECT 1, CASE WHEN due_at <= now() + make_interval(secs => $4) THEN pg_notify($5::text, '') END
+        FROM added
+        """,
+        tenant_id,
+        kind,
+        due_at,
+        NOTIFY_WITHIN_SECONDS,
+        NOTIFY_CHANNEL,
+    )
+    if added is not None:
+        _wake_runners()
+    return added is not None
+
+
 # Two locking scans, each in index order and limited: due pending rows (partial index on
 # due_at, tenant_id — a tenant's timers due together come out together, for batch handlers)
 # and rows whose lease ran out (partial index on lease_until). $3 is "now" — the

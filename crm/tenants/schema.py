@@ -16,7 +16,7 @@ from crm.tenants.leads.tables import LEAD_DDL, Lead
 from crm.tenants.mail.tables import OutboxMessage
 from crm.tenants.mailings.tables import MAILING_DDL, Delivery, Mailing, MailTemplate, Segment, Unsubscribe
 from crm.tenants.notifications.tables import NOTIFICATION_DDL, Notification
-from crm.tenants.reminders.tables import REMINDER_DDL, ReminderSent
+from crm.tenants.reminders.tables import REMINDER_DDL, ReminderQueued, ReminderSent
 from crm.tenants.tasks.tables import TASK_DDL, Task
 from crm.tenants.users.tables import AccessToken, Department, Invitation, PasswordReset, User
 
@@ -65,6 +65,7 @@ TENANT_TABLES: list[type[Table]] = [
     Unsubscribe,
     Notification,
     ReminderSent,
+    ReminderQueued,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (

@@ -13,11 +13,11 @@ import time_machine
 from crm.platform.services import Services
 from crm.platform.tenancy import tenant_scope
 from crm.platform.timers import Timer
-from crm.tenants.reminders.handlers import deliver_task_reminders
+from crm.tenants.reminders.handlers import deliver_due_reminders
 from crm.tenants.users.tables import User
 from tests.conftest import TenantFactory, add_staff
 from tests.integration.helpers import my_id, tenant_of
-from tests.integration.test_reminders_support import drain, make_task, notifications, timers, titles
+from tests.integration.test_reminders_support import drain, make_task, notifications, queued, timers, titles
 
 REMINDER = "task_reminder"
 SECOND = timedelta(seconds=1)
@@ -40,9 +40,13 @@ async def test_a_reminder_fires_once_at_each_offset_for_its_company_only(
         remind_before_minutes=[15, 60],
     )
     await make_task(http, other.auth, title="Other company", due_at="2030-03-26T09:00:00Z", remind_before_minutes=[60])
+    # One timer per company and moment; the reminders wait in the company's queue.
     scheduled = await timers(services, company, "reminders.due")
     assert sorted(row["due_at"] for row in scheduled) == [utc("2030-03-26T08:00:00Z"), utc("2030-03-26T08:45:00Z")]
-    assert {row["payload"]["offset"] for row in scheduled} == {15, 60}
+    assert [(row["task_id"], row["offset_minutes"]) for row in await queued(services, company)] == [
+        (task["id"], 60),
+        (task["id"], 15),
+    ]
 
     await drain(services, utc("2030-03-26T07:59:00Z"))
     assert await titles(http, company.auth, kind=REMINDER) == []
@@ -60,6 +64,7 @@ async def test_a_reminder_fires_once_at_each_offset_for_its_company_only(
     assert await titles(http, other.auth, kind=REMINDER) == ["Reminder: Other company"]
     assert (await notifications(http, other.auth, kind=REMINDER))["items"][0]["body"] == "Due: 2030-03-26 09:00"
     assert all(row["state"] == "done" for row in await timers(services, company, "reminders.due"))
+    assert await queued(services, company) == [] and len(await queued(services, other)) == 0
 
 
 async def test_a_moved_task_reminds_at_its_new_time_only(
@@ -77,9 +82,12 @@ async def test_a_moved_task_reminds_at_its_new_time_only(
         utc("2030-03-26T09:30:00Z"),
         utc("2030-03-27T09:30:00Z"),
     ]
+    # The reminder for the old time left the queue; the old moment's timer stays and finds nothing.
+    assert [row["remind_at"] for row in await queued(services, company)] == [utc("2030-03-27T09:30:00Z")]
     # A change that does not touch the time schedules nothing more.
     assert (await http.patch(f"/api/v1/tasks/{task['id']}", json={"title": "Moved"}, headers=company.auth)).is_success
     assert len(await timers(services, company, "reminders.due")) == 2
+    assert len(await queued(services, company)) == 1
 
     await drain(services, utc("2030-03-26T09:31:00Z"))  # the old time: the stale timer stays silent
     assert await titles(http, company.auth, kind=REMINDER) == []
@@ -137,7 +145,7 @@ async def test_quiet_hours_move_a_reminder_to_the_next_working_start(
     evening = await make_task(
         http, company.auth, title="Evening", due_at="2030-03-27T21:30:00+03:00", remind_before_minutes=[60]
     )
-    at = {row["payload"]["task_id"]: row["due_at"] for row in await timers(services, company, "reminders.due")}
+    at = {row["task_id"]: row["remind_at"] for row in await queued(services, company)}
     assert at == {
         early["id"]: utc("2030-03-27T09:00:00+03:00"),
         weekend["id"]: utc("2030-04-01T09:00:00+03:00"),
@@ -153,8 +161,8 @@ async def test_quiet_hours_move_a_reminder_to_the_next_working_start(
     dawn = await make_task(
         http, company.auth, title="Dawn", due_at="2030-03-28T08:00:00+03:00", remind_before_minutes=[45]
     )
-    dawn_timer = [r for r in await timers(services, company, "reminders.due") if r["payload"]["task_id"] == dawn["id"]]
-    assert [row["due_at"] for row in dawn_timer] == [utc("2030-03-28T07:15:00+03:00")]
+    dawn_reminders = [row for row in await queued(services, company) if row["task_id"] == dawn["id"]]
+    assert [row["remind_at"] for row in dawn_reminders] == [utc("2030-03-28T07:15:00+03:00")]
     assert await titles(http, other.auth, kind=REMINDER) == []
 
 
@@ -293,8 +301,8 @@ async def test_a_reminder_timer_run_twice_or_at_once_notifies_once(
     tenant = await tenant_of(company)
     timer = Timer(row["id"], tenant.id, "reminders.due", row["payload"], 1, services.db.pool, row["due_at"])
     # Two workers holding the same message at the same moment, then a third run later.
-    await asyncio.gather(deliver_task_reminders(tenant, [timer]), deliver_task_reminders(tenant, [timer, timer]))
-    await deliver_task_reminders(tenant, [timer])
+    await asyncio.gather(deliver_due_reminders(tenant, [timer]), deliver_due_reminders(tenant, [timer, timer]))
+    await deliver_due_reminders(tenant, [timer])
     # And the timer row itself, put back as if its first runner died after committing.
     await drain(services, utc("2030-03-26T09:50:30Z"))
     await services.db.pool.execute("UPDATE platform.timers SET state = 'pending' WHERE id = $1", row["id"])

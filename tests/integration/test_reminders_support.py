@@ -1,5 +1,6 @@
 """Helpers of the reminders and notifications tests (no tests here): draining due timers
-"as of" a moved clock, and reading what the timers table and the notifications hold."""
+"as of" a moved clock, and reading what the timers table, the reminder queue and the
+notifications hold."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ async def timers(services: Services, company: SignedUpTenant, kind: str) -> list
         kind,
     )
     return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]
+
+
+async def queued(services: Services, company: SignedUpTenant) -> list[dict[str, Any]]:
+    """The company's task reminders waiting in its queue, by moment."""
+    tenant = await tenant_of(company)
+    rows = await services.db.pool.fetch(
+        f'SELECT task_id, user_id, offset_minutes, version, remind_at FROM "{tenant.schema}".reminders_queue'
+        " ORDER BY remind_at, task_id"
+    )
+    return [dict(row) for row in rows]
 
 
 async def notifications(http: httpx.AsyncClient, auth: dict[str, str], **params: Any) -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""Timer handlers: due reminders, a snoozed one, the morning digest (with birthdays).
+"""Timer handlers: due task reminders, a snoozed one, the morning digest (with birthdays).
 
-Each opens the tenant scope itself (a company's task reminders due together run as one
-group, in one scope) and, in that one transaction, first claims its ``reminders_sent``
-keys (``INSERT … ON CONFLICT DO NOTHING``) and then notifies: a timer that runs twice, or
-two runs racing, notify once — the second waits on the first's key and finds it taken. A
-stale timer (the task moved, was reassigned, done, deleted; the offset was removed) does
-nothing.
+Exactly once, each way: a company's due **task reminders** are deleted from
+``reminders_queue`` in the transaction that stores their notifications (runs racing skip
+each other's rows); a **snooze**, a **digest** and a **birthday** notice claim a key in
+``reminders_sent`` (``INSERT … ON CONFLICT DO NOTHING``) in the transaction that notifies,
+so a timer that runs twice, or two runs racing, notify once — the second waits on the
+first's key and finds it taken. A stale reminder (the task moved, was reassigned, done,
+deleted; the offset was removed) is dropped.
 """
 
 from __future__ import annotations
@@ -69,63 +70,65 @@ def _when(payload: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(payload["at"]) if "at" in payload else None
 
 
-# Claims the keys of many notices in one statement; returns those not given before. Keys
-# repeated within the statement are inserted once (DO NOTHING skips the second).
-_CLAIM_MANY = """
-INSERT INTO "reminders_sent" ("kind", "subject_id", "user_id", "offset_minutes", "version")
-SELECT * FROM unnest($1::varchar[], $2::int[], $3::int[], $4::int[], $5::timestamptz[])
-ON CONFLICT DO NOTHING
-RETURNING "kind", "subject_id", "user_id", "offset_minutes", "version"
+# The company's reminders due by $1 (or by now: one queued while its timer ran), taken off
+# the queue: the deletion commits with the notifications, and runs racing skip each
+# other's rows. A bounded chunk per transaction.
+_TAKE_DUE = """
+DELETE FROM "reminders_queue" WHERE "id" IN (
+    SELECT "id" FROM "reminders_queue" WHERE "remind_at" <= greatest($1, now())
+    ORDER BY "remind_at" LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+RETURNING "task_id", "user_id", "offset_minutes", "version", "remind_at"
 """
-
-NoticeKey = tuple[str, int, int, int, datetime]
-
-
-async def claim_many(keys: Sequence[NoticeKey]) -> set[NoticeKey]:
-    """Record that these notices are given; the keys that were not given before."""
-    if not keys:
-        return set()
-    columns = list(zip(*keys, strict=True))
-    rows = await scope_connection().fetch(_CLAIM_MANY, *(list(column) for column in columns))
-    return {(row["kind"], row["subject_id"], row["user_id"], row["offset_minutes"], row["version"]) for row in rows}
+# Reminders one transaction delivers at most; more are delivered by the next chunk.
+CHUNK = 2_000
 
 
 @timer_batch_handler(REMINDER_DUE)
-async def deliver_task_reminders(tenant: TenantRef, timers: Sequence[Timer]) -> None:
-    """A company's task reminders that fell due together, in one transaction: the tasks and
-    users read once, the keys claimed with one statement, the console rows stored with one."""
+async def deliver_due_reminders(tenant: TenantRef, timers: Sequence[Timer]) -> None:
+    """Deliver the company's queued task reminders that are due (by the latest of these
+    timers' moments, or the database's now): per chunk, one transaction — the rows taken
+    off the queue, the tasks and users read once, the console rows stored with one
+    statement."""
+    moments = [timer.due_at for timer in timers if timer.due_at is not None]
+    until = max(moments) if moments else datetime.now(UTC)
+    while await _deliver_chunk(tenant, until) >= CHUNK:
+        pass
+
+
+async def _deliver_chunk(tenant: TenantRef, until: datetime) -> int:
     async with tenant_scope(tenant):
-        payloads = [timer.payload for timer in timers]
-        rows = await Task.select(*_TASK_COLUMNS).where(Task.id.is_in(list({p["task_id"] for p in payloads})))
+        connection = scope_connection()
+        due = await connection.fetch(_TAKE_DUE, until, CHUNK)
+        if not due:
+            return 0
+        rows = await Task.select(*_TASK_COLUMNS).where(Task.id.is_in(list({row["task_id"] for row in due})))
         tasks: dict[int, dict[str, Any]] = {row["id"]: row for row in rows}
-        users = await load_recipients(p["user_id"] for p in payloads)
-        wanted: dict[NoticeKey, tuple[dict[str, Any], Recipient, dict[str, Any]]] = {}
-        for payload in payloads:
-            task = tasks.get(payload["task_id"])
-            user = users.get(payload["user_id"])
-            due_at = datetime.fromisoformat(payload["due_at"])
-            if task is None or user is None or not _still_wanted(task, user, payload, due_at):
-                continue
-            wanted[("task", task["id"], user.id, payload["offset"], due_at)] = (task, user, payload)
-        claimed = await claim_many(list(wanted))
+        users = await load_recipients(row["user_id"] for row in due)
         deliveries: list[tuple[Recipient, Notice]] = []
-        for key, (task, user, payload) in wanted.items():
-            if key in claimed:
-                notice = reminder_notice(user, task)
-                notice.scheduled_for = _when(payload)
-                deliveries.append((user, notice))
+        for reminder in due:
+            task = tasks.get(reminder["task_id"])
+            user = users.get(reminder["user_id"])
+            if task is None or user is None:
+                continue
+            if not _still_wanted(task, user, reminder["offset_minutes"], reminder["version"]):
+                continue
+            notice = reminder_notice(user, task)
+            notice.scheduled_for = reminder["remind_at"]
+            deliveries.append((user, notice))
         await notify_many(tenant, deliveries)
+        return len(due)
 
 
-def _still_wanted(task: dict[str, Any], user: Recipient, payload: dict[str, Any], due_at: datetime) -> bool:
-    """Whether a reminder timer still stands: the task is open, due when it was, assigned to
-    the same active user, and the offset is still one of its reminders."""
+def _still_wanted(task: dict[str, Any], user: Recipient, offset: int, version: datetime) -> bool:
+    """Whether a queued reminder still stands: the task is open, due when it was, assigned
+    to the same active user, and the offset is still one of its reminders."""
     return (
         task["status"] == "open"
-        and task["due_at"] == due_at
+        and task["due_at"] == version
         and task["assignee_id"] == user.id
         and user.is_active
-        and payload["offset"] in effective_offsets(task, user)
+        and offset in effective_offsets(task, user)
     )
 
 

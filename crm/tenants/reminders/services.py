@@ -1,12 +1,13 @@
 """Scheduling reminders and digests as ``platform.timers`` rows, in the caller's transaction.
 
 ``reschedule_reminders(task)`` is called by the task services whenever a task is created or
-its due time, assignee or offsets change (and when it is reopened). It adds one
-``reminders.due`` timer per offset still ahead; timers scheduled for an earlier version
-of the task are not hunted down: their payload carries the assignee, the offset and the
-due time they were made for, and the handler drops a timer that no longer matches the
-task (moved, reassigned, done, cancelled, deleted). That keeps a change one INSERT per
-offset, whatever the number of old timers.
+its due time, assignee or offsets change (and when it is reopened). It replaces the task's
+rows in ``reminders_queue`` with one per offset still ahead, and makes sure the company
+has a ``reminders.due`` timer at each of those moments — one timer per company and
+moment, however many reminders fall on it, so a busy minute costs a company one timer
+run. A reminder also carries the assignee, the offset and the due time it was made for,
+and the run drops one that no longer matches the task (moved, reassigned, done,
+cancelled, deleted).
 
 Offsets are the task's ``remind_before_minutes``, or the assignee's
 ``users.reminder_minutes`` (default 15) when the task sets none.
@@ -26,7 +27,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 
 from crm.platform.tenancy import TenantRef, TenantScopeError, current_tenant, scope_connection
-from crm.platform.timers import schedule
+from crm.platform.timers import schedule, schedule_once
 from crm.tenants.notifications.recipients import Recipient, load_recipient
 from crm.tenants.reminders.schedule import day_start, delivery_time, zone_of
 from crm.tenants.users.tables import User
@@ -49,28 +50,32 @@ def effective_offsets(task: dict[str, Any], user: Recipient) -> list[int]:
 
 
 async def reschedule_reminders(task: dict[str, Any], *, now: datetime | None = None) -> int:
-    """Schedule a reminder timer for each offset of ``task`` (a task row) still ahead, in
-    the open tenant scope; how many. Old timers of the task turn stale by themselves."""
+    """Queue a reminder for each offset of ``task`` (a task row) still ahead, in the open
+    tenant scope, replacing those queued for it before; how many."""
+    connection = scope_connection()
+    await connection.execute('DELETE FROM "reminders_queue" WHERE "task_id" = $1', task["id"])
     if task["status"] != "open":
         return 0
     user = await load_recipient(task["assignee_id"])
     if user is None or not user.is_active:
         return 0
     now = now or datetime.now(UTC)
-    tenant, connection = scoped_tenant(), scope_connection()
+    tenant = scoped_tenant()
     scheduled = 0
     for offset in effective_offsets(task, user):
         at = delivery_time(task["due_at"] - timedelta(minutes=offset), user.timezone, user.working_hours)
         if at < now:
             continue  # that moment has passed; reminding now would be noise
-        payload = {
-            "task_id": task["id"],
-            "user_id": user.id,
-            "offset": offset,
-            "due_at": task["due_at"].isoformat(),  # the version: a moved task makes this timer stale
-            "at": at.isoformat(),
-        }
-        await schedule(connection, REMINDER_DUE, tenant.id, payload, due_at=at)
+        await connection.execute(
+            'INSERT INTO "reminders_queue" ("task_id", "user_id", "offset_minutes", "version", "remind_at")'
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            task["id"],
+            user.id,
+            offset,
+            task["due_at"],  # the version: a task moved since makes this reminder stale
+            at,
+        )
+        await schedule_once(connection, REMINDER_DUE, tenant.id, due_at=at)
         scheduled += 1
     await ensure_digest(user, now=now)
     return scheduled

@@ -1,4 +1,4 @@
-"""What has been sent already, so a timer that runs twice notifies once."""
+"""Task reminders waiting for their moment, and what has been sent already."""
 
 from __future__ import annotations
 
@@ -22,7 +22,23 @@ class ReminderSent(Table, tablename="reminders_sent"):
     sent_at = Timestamptz(default=TimestamptzNow())
 
 
+class ReminderQueued(Table, tablename="reminders_queue"):
+    """A task reminder waiting for ``remind_at``: the task, its assignee, the offset and the
+    task's due time it was made for. The company's ``reminders.due`` timer at that moment
+    deletes the row in the transaction that stores the notification — the deletion is what
+    makes the reminder exactly-once."""
+
+    id = Serial(primary_key=True)
+    task_id = Integer(default=0)
+    user_id = Integer(default=0)
+    offset_minutes = Integer(default=0)
+    version = Timestamptz()
+    remind_at = Timestamptz()
+
+
 REMINDER_DDL: tuple[str, ...] = (
     'CREATE UNIQUE INDEX reminders_sent_key ON "reminders_sent"'
     ' ("kind", "subject_id", "user_id", "offset_minutes", "version")',
+    'CREATE UNIQUE INDEX reminders_queue_key ON "reminders_queue" ("task_id", "user_id", "offset_minutes", "version")',
+    'CREATE INDEX reminders_queue_remind_at ON "reminders_queue" ("remind_at")',
 )
