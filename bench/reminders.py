@@ -2,7 +2,8 @@
 
 Each company gets one user and 100 tasks whose 15-minute reminders all fall due at the
 same instant T0 — the worst case of a minute mark, when every "10:00" task reminds at
-09:45:00 — as ``reminders.due`` timers exactly as ``reschedule_reminders`` writes them.
+09:45:00 — written exactly as ``reschedule_reminders`` writes them: a ``reminders_queue``
+row per reminder and one ``reminders.due`` timer per company for the moment.
 Lateness is measured from T0 to the console channel's call (``notifications.created_at``
 is the channel's clock), then: duplicates (a task with two notices) and missed (a task
 with none) are counted from the tables, never assumed.
@@ -33,7 +34,7 @@ import asyncpg
 
 import crm.tenants.jobs  # noqa: F401 - registers the timer handlers
 from bench.common import bench_database, fill_tenants, open_bench_services, percentile, server_version, settle
-from crm.platform.timers import run_due
+from crm.platform.timers import run_due, schedule_once
 
 CLI = Path(sys.executable).parent / "crm"
 OFFSET = 15
@@ -80,18 +81,15 @@ async def arm(pool: asyncpg.Pool, tenants: list[tuple[str, str]], t0: datetime) 
         for tenant_id, schema in queue:
             async with pool.acquire() as connection, connection.transaction():
                 await connection.execute(f'SET LOCAL search_path = "{schema}", public')
-                await connection.execute("TRUNCATE notifications, reminders_sent")
+                await connection.execute("TRUNCATE notifications, reminders_sent, reminders_queue")
                 await connection.execute("UPDATE tasks SET due_at = $1", due)
                 await connection.execute(
-                    "INSERT INTO platform.timers (tenant_id, kind, payload, due_at)"
-                    " SELECT $1, 'reminders.due', jsonb_build_object('task_id', id, 'user_id', assignee_id,"
-                    " 'offset', $2::int, 'due_at', $3::text, 'at', $4::text), $5 FROM tasks",
-                    tenant_id,
+                    "INSERT INTO reminders_queue (task_id, user_id, offset_minutes, version, remind_at)"
+                    " SELECT id, assignee_id, $1, due_at, $2 FROM tasks",
                     OFFSET,
-                    due.isoformat(),
-                    t0.isoformat(),
                     t0,
                 )
+                await schedule_once(connection, "reminders.due", tenant_id, due_at=t0)
 
     await asyncio.gather(*(work() for _ in range(4)))
     return time.perf_counter() - started
@@ -206,12 +204,11 @@ async def run(args: argparse.Namespace) -> None:
                 # T0 a few seconds ahead of now: every timer exists before it falls due.
                 new_t0 = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
                 await pool.execute(
-                    "UPDATE platform.timers SET due_at = $1, payload = payload || jsonb_build_object('at', $2::text)"
-                    " WHERE kind = 'reminders.due' AND state = 'pending'",
-                    new_t0,
-                    new_t0.isoformat(),
+                    "UPDATE platform.timers SET due_at = $1 WHERE kind = 'reminders.due' AND state = 'pending'", new_t0
                 )
-                print(f"{expected} timers armed in {armed:.1f} s, due at {new_t0:%H:%M:%S} UTC", flush=True)
+                for _, schema in tenants:
+                    await pool.execute(f'UPDATE "{schema}".reminders_queue SET remind_at = $1', new_t0)
+                print(f"{expected} reminders armed in {armed:.1f} s, due at {new_t0:%H:%M:%S} UTC", flush=True)
                 if driver == "drain":
                     name = f"in-process run_due x{args.concurrency} (limit {args.limit})"
                     seconds = await drive_in_process(pool, new_t0, args.concurrency, args.limit)

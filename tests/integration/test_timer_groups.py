@@ -7,6 +7,7 @@ group ever mixed two companies.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
@@ -27,6 +28,7 @@ from crm.platform.timers import (
     take,
     timer_batch_handler,
 )
+from crm.platform.worker.scheduler import Scheduler
 from tests.conftest import TenantFactory
 from tests.support import unique
 
@@ -189,3 +191,48 @@ async def test_done_timers_are_purged_after_the_keeping_time_failed_ones_stay(
         "failed",
         "pending",
     ]
+
+
+async def test_the_scheduler_commits_its_claim_before_a_worker_can_take_the_message(
+    make_tenant: TenantFactory, services: Services, database_url: str, paused: None
+) -> None:
+    first, second = await two_companies(make_tenant)
+    label = unique("claim")
+    ids = [await add(first, f"{label}-a"), await add(second, f"{label}-b")]
+    await services.db.pool.execute(
+        "UPDATE platform.timers SET due_at = now() - interval '1 second' WHERE id = ANY($1::bigint[])", ids
+    )
+    loop = asyncio.get_running_loop()
+    taken: dict[str, list[int]] = {}
+
+    def enqueue_and_take_at_once(groups: Sequence[tuple[str, list[int]]]) -> None:
+        # A worker as fast as can be: it takes each message the moment it is sent.
+        for tenant_id, timer_ids in groups:
+            timers = asyncio.run_coroutine_threadsafe(take(services.db.pool, timer_ids, tenant_id), loop).result()
+            taken.setdefault(tenant_id, []).extend(timer.id for timer in timers)
+
+    scheduler = Scheduler(services.db.pool, database_url, enqueue_and_take_at_once)
+    while await scheduler.tick():
+        pass
+
+    assert taken.get(first.id, [])[-1:] == ids[:1] and taken.get(second.id, [])[-1:] == ids[1:]
+    assert await states(services, ids) == ["running", "running"]
+
+
+async def test_timers_whose_messages_could_not_be_sent_go_back_to_pending(
+    make_tenant: TenantFactory, services: Services, database_url: str, paused: None
+) -> None:
+    first, second = await two_companies(make_tenant)
+    label = unique("unsent")
+    ids = [await add(first, f"{label}-a"), await add(second, f"{label}-b")]
+    await services.db.pool.execute(
+        "UPDATE platform.timers SET due_at = now() - interval '1 second' WHERE id = ANY($1::bigint[])", ids
+    )
+
+    def broker_down(groups: Sequence[tuple[str, list[int]]]) -> None:
+        raise ConnectionError("the broker is unreachable")
+
+    with pytest.raises(ConnectionError):
+        await Scheduler(services.db.pool, database_url, broker_down).tick()
+
+    assert await states(services, ids) == ["pending", "pending"]

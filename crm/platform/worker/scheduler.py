@@ -4,12 +4,11 @@ One scheduler is active at a time: it holds a session advisory lock on a connect
 own (not from the pool, whose connections are released without a reset and must carry no
 session state — docs/architecture.md). A second scheduler waits for the lock and takes over
 when the first one's connection goes away (its process died). The active one claims due
-timers with ``FOR UPDATE SKIP LOCKED``, sends one message per timer (per group, for kinds
-with a batch handler), and commits the claim
-after the messages are sent: a worker that receives a message before that commit waits on
-the row lock, and one whose claim rolled back finds the timer not queued and does nothing.
-It wakes on ``schedule()``'s NOTIFY (delivered at commit) and polls every second for timers
-that came due meanwhile.
+timers with ``FOR UPDATE SKIP LOCKED`` and commits the claim, then sends one message per
+timer (per group, for kinds with a batch handler); a worker takes only timers still
+``queued``, so a message delivered twice does nothing the second time. It wakes on
+``schedule()``'s NOTIFY (delivered at commit) and polls every second for timers that came
+due meanwhile.
 """
 
 from __future__ import annotations
@@ -106,12 +105,27 @@ class Scheduler:
                 await asyncio.wait_for(connection.close(), 5)
 
     async def tick(self, *, now: datetime | None = None) -> int:
-        """Claim one batch of due timers and send their messages; return how many."""
-        async with self._pool.acquire() as connection, connection.transaction():
+        """Claim one batch of due timers, then send their messages; return how many.
+
+        The claim commits before the first message goes out: a worker's ``take`` must see
+        the timers ``queued`` (an UPDATE does not wait for a row whose committed version
+        does not match it, so a message that overtook an uncommitted claim would find the
+        timer still ``pending`` and be dropped). If sending fails, the timers go back to
+        ``pending``; if this process dies in between, their queued lease brings them back."""
+        async with self._pool.acquire() as connection:
             rows = await claim_due(connection, limit=self.batch, now=now, state="queued")
-            if rows:
-                groups = [(group[0]["tenant_id"], [row["id"] for row in group]) for group in group_claimed(rows)]
-                await asyncio.to_thread(self._enqueue, groups)
+        if not rows:
+            return 0
+        groups = [(group[0]["tenant_id"], [row["id"] for row in group]) for group in group_claimed(rows)]
+        try:
+            await asyncio.to_thread(self._enqueue, groups)
+        except BaseException:
+            await self._pool.execute(
+                "UPDATE platform.timers SET state = 'pending', lease_until = NULL"
+                " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
+                [row["id"] for row in rows],
+            )
+            raise
         return len(rows)
 
 
