@@ -201,8 +201,9 @@ async def run(args: argparse.Namespace) -> None:
                 t0 = datetime.now(UTC) + timedelta(seconds=600)  # moved closer once armed
                 armed = await arm(pool, tenants, t0)
                 await settle(pool)
-                # T0 a few seconds ahead of now: every timer exists before it falls due.
-                new_t0 = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
+                # T0 ahead of now by enough to move every company's queue to it (~10 s for
+                # 1,000 under load): every reminder is in place before it falls due.
+                new_t0 = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
                 await pool.execute(
                     "UPDATE platform.timers SET due_at = $1 WHERE kind = 'reminders.due' AND state = 'pending'", new_t0
                 )

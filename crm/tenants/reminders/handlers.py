@@ -74,11 +74,15 @@ def _when(payload: dict[str, Any]) -> datetime | None:
 # the queue: the deletion commits with the notifications, and runs racing skip each
 # other's rows. A bounded chunk per transaction.
 _TAKE_DUE = """
-DELETE FROM "reminders_queue" WHERE "id" IN (
-    SELECT "id" FROM "reminders_queue" WHERE "remind_at" <= greatest($1, now())
-    ORDER BY "remind_at" LIMIT $2 FOR UPDATE SKIP LOCKED
+WITH due AS (
+    DELETE FROM "reminders_queue" WHERE "id" IN (
+        SELECT "id" FROM "reminders_queue" WHERE "remind_at" <= greatest($1, now())
+        ORDER BY "remind_at" LIMIT $2 FOR UPDATE SKIP LOCKED
+    )
+    RETURNING "task_id", "user_id", "offset_minutes", "version", "remind_at"
 )
-RETURNING "task_id", "user_id", "offset_minutes", "version", "remind_at"
+SELECT due.*, t."id", t."title", t."status", t."due_at", t."assignee_id", t."remind_before_minutes"
+FROM due LEFT JOIN "tasks" t ON t."id" = due."task_id"
 """
 # Reminders one transaction delivers at most; more are delivered by the next chunk.
 CHUNK = 2_000
@@ -88,8 +92,8 @@ CHUNK = 2_000
 async def deliver_due_reminders(tenant: TenantRef, timers: Sequence[Timer]) -> None:
     """Deliver the company's queued task reminders that are due (by the latest of these
     timers' moments, or the database's now): per chunk, one transaction — the rows taken
-    off the queue, the tasks and users read once, the console rows stored with one
-    statement."""
+    off the queue with their tasks in one statement, the users in one, the console rows
+    stored with one."""
     moments = [timer.due_at for timer in timers if timer.due_at is not None]
     until = max(moments) if moments else datetime.now(UTC)
     while await _deliver_chunk(tenant, until) >= CHUNK:
@@ -102,12 +106,10 @@ async def _deliver_chunk(tenant: TenantRef, until: datetime) -> int:
         due = await connection.fetch(_TAKE_DUE, until, CHUNK)
         if not due:
             return 0
-        rows = await Task.select(*_TASK_COLUMNS).where(Task.id.is_in(list({row["task_id"] for row in due})))
-        tasks: dict[int, dict[str, Any]] = {row["id"]: row for row in rows}
         users = await load_recipients(row["user_id"] for row in due)
         deliveries: list[tuple[Recipient, Notice]] = []
         for reminder in due:
-            task = tasks.get(reminder["task_id"])
+            task = dict(reminder) if reminder["id"] is not None else None  # None: the task was deleted
             user = users.get(reminder["user_id"])
             if task is None or user is None:
                 continue
