@@ -73,10 +73,15 @@ class Scheduler:
             self._lock_url, server_settings={"application_name": "relay-crm-scheduler"}
         )
         try:
+            backend = connection.get_server_pid()
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
                 if await _wait(stop, self.lock_poll_seconds):
                     return
             log.info("scheduler active")
+            # If the server drops this connection, say which backend it was: its log tells why.
+            connection.add_termination_listener(
+                lambda closed: log.warning("the scheduler's lock connection (backend %s) was closed", backend)
+            )
             self.active = True
             self.became_active.set()
             wake = asyncio.Event()

@@ -96,7 +96,7 @@ class UsersController(Controller):
         "/{user_id:int}",
         opt=permission("users", "update"),
         operation_id="updateUser",
-        summary="Change a user's name, locale, timezone, working hours, department or roles",
+        summary="Change a user's name, locale, timezone, working hours, birthday, department or roles",
     )
     async def update(
         self,

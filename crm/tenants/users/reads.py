@@ -19,6 +19,7 @@ READ_COLUMNS = (
     User.extra_roles,
     User.working_hours,
     User.department_id,
+    User.birthday,
     User.is_active,
     User.created_at,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -26,6 +26,8 @@ class UserRead(msgspec.Struct, kw_only=True):
     roles: list[str]
     working_hours: WorkingHours
     department_id: int | None
+    # Told to colleagues in their morning digest on the day (crm/tenants/reminders).
+    birthday: date | None
     is_active: bool
     created_at: datetime
 
@@ -36,12 +38,14 @@ class UserPage(msgspec.Struct, kw_only=True):
 
 
 class ProfileUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """PATCH /api/v1/me: what users change about themselves. Left out: unchanged."""
+    """PATCH /api/v1/me: what users change about themselves. Left out: unchanged;
+    ``birthday: null`` removes the birthday."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
     locale: str | msgspec.UnsetType = msgspec.UNSET
     timezone: str | msgspec.UnsetType = msgspec.UNSET
     working_hours: WorkingHours | msgspec.UnsetType = msgspec.UNSET
+    birthday: date | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class UserUpdate(ProfileUpdate, kw_only=True, forbid_unknown_fields=True):

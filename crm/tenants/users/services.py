@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -25,7 +26,8 @@ async def users_in_scope(principal: Principal, action: str) -> Combinable:
     return await records_in_scope(principal, "users", action, User.id)
 
 
-PROFILE_FIELDS = ("name", "locale", "timezone", "working_hours")
+PROFILE_FIELDS = ("name", "locale", "timezone", "working_hours", "birthday")
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
 LOCALES = ("ru", "en")
 MAX_ROLES = 10
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -58,7 +60,17 @@ def profile_problems(changes: dict[str, Any]) -> tuple[dict[str, Any], list[Fiel
         if _TIME.fullmatch(hours.start) and _TIME.fullmatch(hours.end) and hours.start >= hours.end:
             errors.append(FieldError("working_hours.end", "must be after the start"))
         values["working_hours"] = {"days": days, "start": hours.start, "end": hours.end}
+    if "birthday" in changes:
+        values["birthday"] = changes["birthday"]
+        if values["birthday"] is not None and not EARLIEST_BIRTHDAY <= values["birthday"] <= _latest_today():
+            errors.append(FieldError("birthday", "must be a date from 1900-01-01 up to today"))
     return values, errors
+
+
+def _latest_today() -> date:
+    """Today's date where the day began first (UTC+14): a date that is today for someone
+    east of the server is not in the future."""
+    return (datetime.now(UTC) + timedelta(hours=14)).date()
 
 
 async def _role_problems(changes: dict[str, Any], values: dict[str, Any], errors: list[FieldError]) -> None:
@@ -106,7 +118,7 @@ async def update_user(principal: Principal, user_id: int, changes: dict[str, Any
 
 
 async def update_profile(principal: Principal, changes: dict[str, Any], *, origin: Origin) -> None:
-    """The user changes their own name, locale, timezone or working hours."""
+    """The user changes their own name, locale, timezone, working hours or birthday."""
     current = (
         await User.select(User.id, *_PROFILE_COLUMNS).where(User.id == principal.user_id).output(load_json=True).first()
     )
@@ -118,7 +130,7 @@ async def update_profile(principal: Principal, changes: dict[str, Any], *, origi
     await _apply(principal, current, values, origin=origin)
 
 
-_PROFILE_COLUMNS = (User.name, User.locale, User.timezone, User.working_hours)
+_PROFILE_COLUMNS = (User.name, User.locale, User.timezone, User.working_hours, User.birthday)
 
 
 async def _apply(principal: Principal, current: dict[str, Any], values: dict[str, Any], *, origin: Origin) -> None:
