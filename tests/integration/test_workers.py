@@ -14,11 +14,12 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dramatiq
+import httpx
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
@@ -174,6 +175,32 @@ async def test_a_committed_timer_runs_once_in_its_own_tenant(
     send(broker, "timers.run", second.id, ids[0])  # and a message naming the wrong tenant
     await asyncio.to_thread(broker.join, "default", timeout=10_000)
     assert len(runs_of(label)) == 2
+
+
+async def test_task_reminders_of_two_companies_are_delivered_by_the_workers(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, scheduler: Scheduler
+) -> None:
+    first, second = await make_tenant(), await make_tenant()
+    always = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}  # never quiet hours
+    task_ids = {}
+    for company in (first, second):
+        assert (await http.patch("/api/v1/me", json={"working_hours": always}, headers=company.auth)).is_success
+        due = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+        body = {"title": f"Call {company.slug}", "due_at": due, "remind_before_minutes": [0]}
+        response = await http.post("/api/v1/tasks", json=body, headers=company.auth)
+        assert response.status_code == 201, response.text
+        task_ids[company.slug] = response.json()["id"]
+
+    async def reminded(company: SignedUpTenant) -> list[tuple[str, int]]:
+        page = (await http.get("/api/v1/notifications", headers=company.auth)).json()
+        return [(item["title"], item["entity_id"]) for item in page["items"]]
+
+    async def both_reminded() -> bool:
+        return bool(await reminded(first)) and bool(await reminded(second))
+
+    await until(both_reminded)
+    for company in (first, second):  # each its own reminder, once, in its language
+        assert await reminded(company) == [(f"Напоминание: Call {company.slug}", task_ids[company.slug])]
 
 
 async def _all_done(services: Services, ids: list[int]) -> bool:

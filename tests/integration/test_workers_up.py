@@ -1,5 +1,6 @@
 """``crm up`` on the PostgreSQL broker: the web app, a worker and the scheduler as real
-processes; an import started over the API is run by the worker; SIGTERM stops them all.
+processes; an import started over the API and a task reminder are run by the worker;
+SIGTERM stops them all.
 
 The database is a fresh one on the test server (``CRM_DATABASE_URL``, or the embedded
 server of the test run), so ``crm up`` migrates it — including the broker's tables."""
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -88,8 +90,21 @@ def test_crm_up_runs_jobs_on_its_worker_and_stops_cleanly(fresh_database: str, t
             assert len(found) == 2
             assert http.get("/api/v1/search", params={"q": "Воркер"}, headers=other).json()["items"] == []
 
+            # A task reminder: queued with the task, delivered by the worker at its moment.
+            always = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}  # never quiet hours
+            assert http.patch("/api/v1/me", json={"working_hours": always}, headers=auth).status_code == 200
+            due = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+            task = http.post(
+                "/api/v1/tasks", json={"title": "Call back", "due_at": due, "remind_before_minutes": [0]}, headers=auth
+            )
+            assert task.status_code == 201, task.text
+            reminders = _notified(http, auth)
+            assert [(item["kind"], item["entity_id"]) for item in reminders] == [("task_reminder", task.json()["id"])]
+            assert http.get("/api/v1/notifications", headers=other).json()["items"] == []
+
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert 'crm_timers_run_total{kind="imports.run",outcome="done"} 1.0' in metrics
+        assert 'crm_timers_run_total{kind="reminders.due",outcome="done"} 1.0' in metrics
         children = _children(process.pid)
         assert len(children) == 2  # worker and scheduler
     finally:
@@ -118,6 +133,16 @@ def _sign_up_other(http: httpx.Client) -> dict[str, str]:
         json={"tenant": "other-ltd", "email": body["admin_email"], "password": body["admin_password"]},
     )
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def _notified(http: httpx.Client, auth: dict[str, str]) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        items: list[dict[str, object]] = http.get("/api/v1/notifications", headers=auth).json()["items"]
+        if items:
+            return items
+        time.sleep(0.2)
+    raise AssertionError("the reminder was not delivered by the worker")
 
 
 def _finished(http: httpx.Client, auth: dict[str, str], import_id: int) -> dict[str, object]:
