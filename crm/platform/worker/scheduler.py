@@ -72,6 +72,7 @@ class Scheduler:
         connection: asyncpg.Connection = await asyncpg.connect(
             self._lock_url, server_settings={"application_name": "relay-crm-scheduler"}
         )
+        stopping = False  # closing the connection ourselves is no news
         try:
             backend = connection.get_server_pid()
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
@@ -80,7 +81,9 @@ class Scheduler:
             log.info("scheduler active")
             # If the server drops this connection, say which backend it was: its log tells why.
             connection.add_termination_listener(
-                lambda closed: log.warning("the scheduler's lock connection (backend %s) was closed", backend)
+                lambda closed: None
+                if stopping
+                else log.warning("the scheduler's lock connection (backend %s) was closed", backend)
             )
             self.active = True
             self.became_active.set()
@@ -104,6 +107,7 @@ class Scheduler:
                     continue
                 await _wait(stop, self.poll_seconds, wake)
         finally:
+            stopping = True
             self.active = False
             self.became_active.clear()
             with contextlib.suppress(Exception):
