@@ -23,7 +23,7 @@ from crm.tenants.notifications.recipients import Recipient, load_recipient
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
 from tests.integration.helpers import my_id, tenant_of
 from tests.integration.test_reminders import utc
-from tests.integration.test_reminders_support import drain, make_task, notifications, timers, titles
+from tests.integration.test_reminders_support import drain, make_task, notifications, queued, timers, titles
 
 
 async def _notify(company: SignedUpTenant, user_id: int, *titles_: str) -> None:
@@ -179,13 +179,14 @@ async def test_reminder_defaults_apply_to_tasks_without_their_own(
     own = await make_task(http, company.auth, title="Own", due_at="2030-03-26T10:00:00Z", remind_before_minutes=[30])
     default = await make_task(http, company.auth, title="Default", due_at="2030-03-26T10:00:00Z")
     await make_task(http, other.auth, title="Other", due_at="2030-03-26T10:00:00Z")
-    at = sorted((row["payload"]["task_id"], row["due_at"]) for row in await timers(services, company, "reminders.due"))
+    at = sorted((row["task_id"], row["remind_at"]) for row in await queued(services, company))
     assert at == [
         (own["id"], utc("2030-03-26T09:30:00Z")),
         (default["id"], utc("2030-03-26T09:00:00Z")),
         (default["id"], utc("2030-03-26T09:55:00Z")),
     ]
     # The other company keeps the shipped default: 15 minutes.
+    assert [row["remind_at"] for row in await queued(services, other)] == [utc("2030-03-26T09:45:00Z")]
     assert [row["due_at"] for row in await timers(services, other, "reminders.due")] == [utc("2030-03-26T09:45:00Z")]
     await drain(services, utc("2030-03-26T09:56:00Z"))
     # One drain claims them together, so they may run in any order.
