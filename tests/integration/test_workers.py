@@ -82,7 +82,7 @@ async def timer_row(services: Services, timer_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-async def until(condition: Any, *, seconds: float = 15) -> None:
+async def until(condition: Any, *, seconds: float = 30) -> None:
     """Poll (without blocking the loop the workers use) until ``condition()`` holds."""
     deadline = asyncio.get_running_loop().time() + seconds
     while not await condition():
@@ -173,7 +173,7 @@ async def test_a_committed_timer_runs_once_in_its_own_tenant(
     # The same message again (a broker redelivery): the timer is not queued, nothing runs.
     send(broker, "timers.run", first.id, ids[0])
     send(broker, "timers.run", second.id, ids[0])  # and a message naming the wrong tenant
-    await asyncio.to_thread(broker.join, "default", timeout=10_000)
+    await asyncio.to_thread(broker.join, broker.get_actor("timers.run").queue_name, timeout=20_000)
     assert len(runs_of(label)) == 2
 
 

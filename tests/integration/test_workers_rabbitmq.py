@@ -20,21 +20,13 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.common import dq_name, xq_name
 
 from crm.platform.services import Services
-from crm.platform.tenancy import scope_connection, tenant_scope
-from crm.platform.timers import in_process_runners_paused, schedule
-from crm.platform.worker.actors import attach_loop, declare_actors, detach_loop, send
+from crm.platform.timers import in_process_runners_paused
+from crm.platform.worker.actors import attach_loop, declare_actors, detach_loop
 from crm.platform.worker.broker import broker_kind, make_broker
 from crm.platform.worker.scheduler import Scheduler
 from tests.conftest import TenantFactory
-from tests.integration.test_workers import (
-    RECORD_KIND,
-    add_timer,
-    enqueue_on,
-    runs_of,
-    timer_row,
-    two_tenants,
-    until,
-)
+from tests.integration import test_workers as on_redis
+from tests.integration.test_workers import enqueue_on
 from tests.support import unique
 
 
@@ -95,49 +87,16 @@ async def scheduler(services: Services, database_url: str, broker: dramatiq.Brok
             detach_loop()
 
 
+# The Redis tests' bodies, run on this module's RabbitMQ broker and scheduler.
+
+
 async def test_a_committed_timer_runs_once_in_its_own_tenant_over_rabbitmq(
-    make_tenant: TenantFactory,
-    services: Services,
-    broker: dramatiq.Broker,
-    scheduler: Scheduler,
+    make_tenant: TenantFactory, services: Services, broker: dramatiq.Broker, scheduler: Scheduler
 ) -> None:
-    first, second = await two_tenants(make_tenant)
-    label = unique("rabbit")
-    ids = [await add_timer(first, label), await add_timer(second, label)]
-
-    await until(lambda: _all_done(services, ids), seconds=30)
-    assert sorted(runs_of(label)) == sorted([(first.id, first.schema, label), (second.id, second.schema, label)])
-    rows = [await timer_row(services, timer_id) for timer_id in ids]
-    assert [(row["state"], row["attempts"]) for row in rows] == [("done", 1), ("done", 1)]
-
-    # A redelivered message, and one naming the other tenant: the timer is not queued, nothing runs.
-    send(broker, "timers.run", first.id, ids[0])
-    send(broker, "timers.run", second.id, ids[0])
-    await asyncio.to_thread(broker.join, broker.get_actor("timers.run").queue_name, timeout=20_000)
-    assert len(runs_of(label)) == 2
+    await on_redis.test_a_committed_timer_runs_once_in_its_own_tenant(make_tenant, services, broker, scheduler)
 
 
 async def test_a_rolled_back_timer_never_reaches_rabbitmq(
-    make_tenant: TenantFactory,
-    services: Services,
-    broker: dramatiq.Broker,
-    scheduler: Scheduler,
+    make_tenant: TenantFactory, services: Services, scheduler: Scheduler
 ) -> None:
-    first, second = await two_tenants(make_tenant)
-    label, marker = unique("rabbit-rolled-back"), unique("rabbit-marker")
-
-    class Abandon(Exception):
-        pass
-
-    with pytest.raises(Abandon):
-        async with tenant_scope(first):
-            await schedule(scope_connection(), RECORD_KIND, first.id, {"label": label})
-            raise Abandon
-    after = [await add_timer(first, marker), await add_timer(second, marker)]
-    await until(lambda: _all_done(services, after), seconds=30)
-    assert runs_of(label) == []
-    assert {run[:2] for run in runs_of(marker)} == {(first.id, first.schema), (second.id, second.schema)}
-
-
-async def _all_done(services: Services, ids: list[int]) -> bool:
-    return all([(await timer_row(services, timer_id))["state"] == "done" for timer_id in ids])
+    await on_redis.test_a_rolled_back_timer_never_runs(make_tenant, services, scheduler)
