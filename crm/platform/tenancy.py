@@ -72,9 +72,11 @@ class TenantTransaction(PostgresTransaction):
     would leave it, so commit, rollback and nested ``connection.transaction()`` savepoints
     work as usual (tests/integration/test_tenancy.py pins this against asyncpg upgrades)."""
 
-    def __init__(self, engine: PostgresEngine, schema: str) -> None:
+    def __init__(self, engine: PostgresEngine, schema: str, *, durable: bool = True) -> None:
         super().__init__(engine)
         self._begin = f"BEGIN; SELECT set_config('search_path', '\"{checked_schema_name(schema)}\", public', true)"
+        if not durable:
+            self._begin += ", set_config('synchronous_commit', 'off', true)"
 
     async def begin(self) -> None:
         connection = self.connection
@@ -93,11 +95,14 @@ class TenantTransaction(PostgresTransaction):
 
 
 @asynccontextmanager
-async def tenant_scope(tenant: TenantRef) -> AsyncIterator[PostgresTransaction]:
+async def tenant_scope(tenant: TenantRef, *, durable: bool = True) -> AsyncIterator[PostgresTransaction]:
     """Open one transaction scoped to ``tenant``; Piccolo queries inside run in it.
 
     Re-entering the scope of the same tenant joins the open transaction; entering
-    another tenant's scope raises :class:`TenantScopeError`.
+    another tenant's scope raises :class:`TenantScopeError`. ``durable=False`` commits
+    without waiting for the WAL flush — only for work that a server crash may forget as
+    a whole because it will be done again (docs/architecture.md, "Bookkeeping commits
+    without waiting for the disk").
     """
     engine = bound_engine()
     active = _current_tenant.get()
@@ -116,7 +121,7 @@ async def tenant_scope(tenant: TenantRef) -> AsyncIterator[PostgresTransaction]:
         raise TenantScopeError("a tenant scope must not be opened inside another transaction")
     token = _current_tenant.set(tenant)
     try:
-        async with TenantTransaction(engine, tenant.schema) as transaction:
+        async with TenantTransaction(engine, tenant.schema, durable=durable) as transaction:
             yield transaction
     finally:
         _current_tenant.reset(token)

@@ -71,6 +71,20 @@ async def test_the_search_path_does_not_outlive_the_scope(make_tenant: TenantFac
             await services.db.pool.release(pooled)
 
 
+async def test_a_scope_that_need_not_be_durable_commits_without_waiting_for_the_flush_only_itself(
+    make_tenant: TenantFactory, services: Services
+) -> None:
+    first, second = await _tenant((await make_tenant()).slug), await _tenant((await make_tenant()).slug)
+    async with tenant_scope(first, durable=False) as transaction:
+        connection = transaction.connection
+        assert await connection.fetchval("SHOW synchronous_commit") == "off"
+        assert first.schema in await connection.fetchval("SHOW search_path")
+        assert await User.select(User.id).output(as_list=True)  # the first company's users
+    async with tenant_scope(second) as transaction:  # the setting went with its transaction
+        assert await transaction.connection.fetchval("SHOW synchronous_commit") == "on"
+        assert second.schema in await transaction.connection.fetchval("SHOW search_path")
+
+
 async def test_an_error_rolls_the_whole_scope_back(make_tenant: TenantFactory, services: Services) -> None:
     tenant = await _tenant((await make_tenant()).slug)
     with pytest.raises(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +46,20 @@ RECIPIENT_COLUMNS = (
     User.extra_roles,
     User.digest_next_on,
 )
+
+
+# The same columns as one JSON value of a users row aliased ``u``, for statements that
+# bring the recipient along with other rows (see recipient_from_json).
+RECIPIENT_JSON = "jsonb_build_object({})".format(
+    ", ".join(f"'{column._meta.db_column_name}', u.\"{column._meta.db_column_name}\"" for column in RECIPIENT_COLUMNS)
+)
+
+
+def recipient_from_json(text: str) -> Recipient:
+    row = json.loads(text)
+    if row["digest_next_on"] is not None:
+        row["digest_next_on"] = date.fromisoformat(row["digest_next_on"])
+    return recipient_of(row)
 
 
 def recipient_of(row: dict[str, Any]) -> Recipient:

@@ -21,9 +21,10 @@ from crm.platform.timers import Timer, timer_batch_handler, timer_handler
 from crm.tenants.notifications.channels import Notice, notify, notify_many
 from crm.tenants.notifications.recipients import (
     RECIPIENT_COLUMNS,
+    RECIPIENT_JSON,
     Recipient,
     load_recipient,
-    load_recipients,
+    recipient_from_json,
     recipient_of,
 )
 from crm.tenants.notifications.texts import birthday_notice, digest_notice, reminder_notice
@@ -73,7 +74,7 @@ def _when(payload: dict[str, Any]) -> datetime | None:
 # The company's reminders due by $1 (or by now: one queued while its timer ran), taken off
 # the queue: the deletion commits with the notifications, and runs racing skip each
 # other's rows. A bounded chunk per transaction.
-_TAKE_DUE = """
+_TAKE_DUE = f"""
 WITH due AS (
     DELETE FROM "reminders_queue" WHERE "id" IN (
         SELECT "id" FROM "reminders_queue" WHERE "remind_at" <= greatest($1, now())
@@ -81,8 +82,9 @@ WITH due AS (
     )
     RETURNING "task_id", "user_id", "offset_minutes", "version", "remind_at"
 )
-SELECT due.*, t."id", t."title", t."status", t."due_at", t."assignee_id", t."remind_before_minutes"
-FROM due LEFT JOIN "tasks" t ON t."id" = due."task_id"
+SELECT due.*, t."id", t."title", t."status", t."due_at", t."assignee_id", t."remind_before_minutes",
+       CASE WHEN u."id" IS NOT NULL THEN {RECIPIENT_JSON}::text END AS "user"
+FROM due LEFT JOIN "tasks" t ON t."id" = due."task_id" LEFT JOIN "users" u ON u."id" = due."user_id"
 """
 # Reminders one transaction delivers at most; more are delivered by the next chunk.
 CHUNK = 2_000
@@ -92,8 +94,8 @@ CHUNK = 2_000
 async def deliver_due_reminders(tenant: TenantRef, timers: Sequence[Timer]) -> None:
     """Deliver the company's queued task reminders that are due (by the latest of these
     timers' moments, or the database's now): per chunk, one transaction — the rows taken
-    off the queue with their tasks in one statement, the users in one, the console rows
-    stored with one."""
+    off the queue with their tasks and users in one statement, the console rows stored
+    with one."""
     moments = [timer.due_at for timer in timers if timer.due_at is not None]
     until = max(moments) if moments else datetime.now(UTC)
     while await _deliver_chunk(tenant, until) >= CHUNK:
@@ -101,22 +103,22 @@ async def deliver_due_reminders(tenant: TenantRef, timers: Sequence[Timer]) -> N
 
 
 async def _deliver_chunk(tenant: TenantRef, until: datetime) -> int:
-    async with tenant_scope(tenant):
-        connection = scope_connection()
-        # A crash may forget this transaction as a whole — the reminders go back in the queue
-        # with their notifications and queued mail undone, and come again — so its commit
-        # need not wait for the WAL flush (a burst of 1,000 companies is 1,000 commits).
-        await connection.execute("SET LOCAL synchronous_commit = off")
-        due = await connection.fetch(_TAKE_DUE, until, CHUNK)
+    # A crash may forget this transaction as a whole — the reminders go back in the queue
+    # with their notifications and queued mail undone, and come again — so its commit need
+    # not wait for the WAL flush (a burst of 1,000 companies is 1,000 commits).
+    async with tenant_scope(tenant, durable=False):
+        due = await scope_connection().fetch(_TAKE_DUE, until, CHUNK)
         if not due:
             return 0
-        users = await load_recipients(row["user_id"] for row in due)
+        users: dict[int, Recipient] = {}
         deliveries: list[tuple[Recipient, Notice]] = []
         for reminder in due:
-            task = dict(reminder) if reminder["id"] is not None else None  # None: the task was deleted
-            user = users.get(reminder["user_id"])
-            if task is None or user is None:
-                continue
+            if reminder["id"] is None or reminder["user"] is None:
+                continue  # the task or the user was deleted
+            task = dict(reminder)
+            if reminder["user_id"] not in users:
+                users[reminder["user_id"]] = recipient_from_json(reminder["user"])
+            user = users[reminder["user_id"]]
             if not _still_wanted(task, user, reminder["offset_minutes"], reminder["version"]):
                 continue
             notice = reminder_notice(user, task)
