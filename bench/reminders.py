@@ -8,6 +8,10 @@ Lateness is measured from T0 to the console channel's call (``notifications.crea
 is the channel's clock), then: duplicates (a task with two notices) and missed (a task
 with none) are counted from the tables, never assumed.
 
+After each driver, a baseline in the same run: the same notification rows inserted by bare
+SQL, one transaction per company — the work no design can skip; the ratio is the figure to
+compare across runs on a noisy machine.
+
 Drivers, one after the other on fresh timers (the notices and sent-records of the first
 run are cleared in between):
 
@@ -93,6 +97,30 @@ async def arm(pool: asyncpg.Pool, tenants: list[tuple[str, str]], t0: datetime) 
 
     await asyncio.gather(*(work() for _ in range(4)))
     return time.perf_counter() - started
+
+
+async def bare_inserts(pool: asyncpg.Pool, tenants: list[tuple[str, str]], concurrency: int) -> float:
+    """The baseline, right after a driver: the work no design can skip — each company's
+    notification rows inserted from its tasks in one transaction per company (committed
+    the way the reminders' are, without waiting for the flush), ``concurrency`` at a time.
+    The rows are deleted afterwards."""
+    queue = iter(tenants)
+    started = time.perf_counter()
+
+    async def work() -> None:
+        for _, schema in queue:
+            async with pool.acquire() as connection, connection.transaction():
+                await connection.execute("SET LOCAL synchronous_commit = off")
+                await connection.execute(
+                    f'INSERT INTO "{schema}".notifications (user_id, kind, title, body, entity, entity_id)'
+                    f" SELECT assignee_id, 'bare', 'Напоминание: ' || title, 'Срок', 'task', id FROM \"{schema}\".tasks"
+                )
+
+    await asyncio.gather(*(work() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    for _, schema in tenants:
+        await pool.execute(f"DELETE FROM \"{schema}\".notifications WHERE kind = 'bare'")
+    return seconds
 
 
 async def outstanding(pool: asyncpg.Pool) -> int:
@@ -218,6 +246,8 @@ async def run(args: argparse.Namespace) -> None:
                     seconds = await drive_workers(env, pool, new_t0, args.worker_processes, args.worker_threads)
                 report(name, seconds, await outcome(pool, tenants, new_t0, expected))
                 await pool.execute("DELETE FROM platform.timers WHERE kind = 'reminders.due'")
+                bare = await bare_inserts(pool, tenants, args.concurrency)
+                print(f"{'baseline: bare notification inserts':<40} took   {bare:6.1f} s  ratio {seconds / bare:.2f}")
         finally:
             await services.db.close()
 
