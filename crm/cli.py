@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_lazy("crm.platform.worker.commands", "command_worker"))
     scheduler = commands.add_parser("scheduler", help="turn due timers into jobs (one active, others wait)")
     scheduler.set_defaults(run=_lazy("crm.platform.worker.commands", "command_scheduler"))
+    bot = commands.add_parser("bot", help="run the Telegram bot by long polling (production uses the webhook)")
+    bot.set_defaults(run=_lazy("crm.bot.polling", "command_bot"))
     jobs = commands.add_parser("jobs", help="background jobs that failed")
     job_commands = jobs.add_subparsers(title="jobs commands", required=True)
     failed = job_commands.add_parser("failed", help="list failed jobs, newest first")

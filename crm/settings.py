@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -112,6 +113,57 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class TelegramSettings:
+    """The staff bot. No token: no bot. With ``webhook_secret`` the web app takes updates on
+    its webhook route (production); without, ``crm bot`` polls (development). ``api_base``
+    points the bot at another Bot API server (a local one, or a test fake)."""
+
+    token: Secret | None = None
+    api_base: str | None = None
+    webhook_secret: Secret | None = None
+    # Deep links need it; when unset it is asked of Telegram (getMe) once.
+    bot_username: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """``off``, ``webhook`` or ``polling``."""
+        if self.token is None:
+            return "off"
+        return "webhook" if self.webhook_secret is not None else "polling"
+
+
+_BOT_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+# What Telegram accepts as a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_BOT_USERNAME = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{3,31})$")
+
+
+def _telegram(env: Mapping[str, str]) -> TelegramSettings:
+    # The token and the secret are credentials: no message below quotes them.
+    token = _optional(env, "CRM_TELEGRAM_BOT_TOKEN")
+    if token is not None and not _BOT_TOKEN.fullmatch(token):
+        raise SettingsError("CRM_TELEGRAM_BOT_TOKEN must look like '123456789:AA…' (as @BotFather gives it)")
+    api_base = _optional(env, "CRM_TELEGRAM_API_BASE")
+    if api_base is not None and not api_base.startswith(("http://", "https://")):
+        raise SettingsError(f"CRM_TELEGRAM_API_BASE must be an http:// or https:// URL, got {api_base!r}")
+    secret = _optional(env, "CRM_TELEGRAM_WEBHOOK_SECRET")
+    if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret):
+        raise SettingsError("CRM_TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ and -")
+    username = _optional(env, "CRM_TELEGRAM_BOT_USERNAME")
+    matched = _BOT_USERNAME.fullmatch(username) if username is not None else None
+    if username is not None and matched is None:
+        raise SettingsError(
+            f"CRM_TELEGRAM_BOT_USERNAME must be a bot's username like 'relay_crm_bot', got {username!r}"
+        )
+    return TelegramSettings(
+        token=Secret(token) if token else None,
+        api_base=api_base.rstrip("/") if api_base else None,
+        webhook_secret=Secret(secret) if secret else None,
+        bot_username=matched.group(1) if matched else None,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     secret_key: Secret
@@ -124,6 +176,7 @@ class Settings:
     signup_rate_limit: int = 10
     login_rate_limit: int = 30
     migrate_jobs: int = 4
+    telegram: TelegramSettings = TelegramSettings()
 
 
 def int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -276,4 +329,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signup_rate_limit=int_setting(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),
         login_rate_limit=int_setting(env, "CRM_LOGIN_RATE_LIMIT", 30, minimum=1),
         migrate_jobs=int_setting(env, "CRM_MIGRATE_JOBS", 4, minimum=1),
+        telegram=_telegram(env),
     )

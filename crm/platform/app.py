@@ -13,6 +13,9 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from crm.bot.api import TelegramLinkController
+from crm.bot.runtime import telegram_lifespan
+from crm.bot.webhook import TelegramWebhookController
 from crm.platform import passwords
 from crm.platform.controllers import AuthController, HealthController, MeController
 from crm.platform.db import connect_database, database_url
@@ -137,8 +140,11 @@ def create_app(
             *custom_fields_api.CONTROLLERS,
             MailSettingsController,
             *mailings.CONTROLLERS,
+            TelegramLinkController,
+            TelegramWebhookController,
         ],
-        lifespan=[lifespan],
+        # The bot's hook runs after the first, which opens the services it needs.
+        lifespan=[lifespan, telegram_lifespan(settings)],
         middleware=[request_id_middleware, auth],
         guards=[enforce_declared_permission],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

@@ -59,7 +59,10 @@ def command_up(args: argparse.Namespace) -> int:
     from crm.platform.worker.processes import Supervisor
 
     command = [sys.executable, "-m", "crm"]
-    supervisor = Supervisor({"worker": [*command, "worker"], "scheduler": [*command, "scheduler"]}, dict(os.environ))
+    children = {"worker": [*command, "worker"], "scheduler": [*command, "scheduler"]}
+    if settings.telegram.mode == "polling":  # with a webhook secret the web app takes the updates
+        children["bot"] = [*command, "bot"]
+    supervisor = Supervisor(children, dict(os.environ))
     stop = threading.Event()
     background = threading.Thread(target=supervisor.run, args=(stop,), name="supervisor")
     background.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, BigSerial, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, BigInt, BigSerial, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -69,4 +69,47 @@ class Timer(Table, tablename="timers", schema="platform"):
     finished_at = Timestamptz(null=True, default=None)
 
 
-PLATFORM_TABLES: list[type[Table]] = [Tenant, Identity, RateLimitWindow, LoginFailures, Timer]
+class TelegramLink(Table, tablename="telegram_links", schema="platform"):
+    """A Telegram account linked to a staff user; the latest ``selected_at`` is the company
+    the bot works in for that account (crm/bot/links.py, which uses SQL directly)."""
+
+    id = Serial(primary_key=True)
+    telegram_user_id = BigInt()
+    chat_id = BigInt()
+    tenant_id = Varchar(length=32)
+    user_id = Integer()
+    linked_at = Timestamptz(default=TimestamptzNow())
+    selected_at = Timestamptz(default=TimestamptzNow())
+    blocked_at = Timestamptz(null=True, default=None)
+
+
+class TelegramLinkCode(Table, tablename="telegram_link_codes", schema="platform"):
+    """A one-time deep-link code (its SHA-256) that links a Telegram account to a user."""
+
+    code_hash = Varchar(length=64, primary_key=True)
+    tenant_id = Varchar(length=32)
+    user_id = Integer()
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class BotConversationState(Table, tablename="bot_fsm", schema="platform"):
+    """The bot's conversation state per chat and user when no Redis is configured."""
+
+    key = Varchar(length=300, primary_key=True)
+    state = Varchar(length=200, null=True, default=None)
+    data = JSONB(default={})
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+PLATFORM_TABLES: list[type[Table]] = [
+    Tenant,
+    Identity,
+    RateLimitWindow,
+    LoginFailures,
+    Timer,
+    TelegramLink,
+    TelegramLinkCode,
+    BotConversationState,
+]

@@ -81,9 +81,11 @@ class Scheduler:
             log.info("scheduler active")
             # If the server drops this connection, say which backend it was: its log tells why.
             connection.add_termination_listener(
-                lambda closed: None
-                if stopping
-                else log.warning("the scheduler's lock connection (backend %s) was closed", backend)
+                lambda closed: (
+                    None
+                    if stopping
+                    else log.warning("the scheduler's lock connection (backend %s) was closed", backend)
+                )
             )
             self.active = True
             self.became_active.set()

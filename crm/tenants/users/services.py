@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from piccolo.columns.combination import Combinable
 
+from crm.bot.links import unlink_user
 from crm.platform.auth import Origin, Principal
 from crm.platform.errors import FieldError, InvalidInput, NotFound
 from crm.tenants.audit.services import record_audit
@@ -178,6 +179,8 @@ async def set_user_active(principal: Principal, user_id: int, active: bool, *, o
     if active:
         await ensure_room(principal, "users")
     await User.update({User.is_active: active}).where(User.id == user_id)
+    if not active:
+        await unlink_user(principal.tenant.id, user_id)  # the bot forgets them with the same commit
     await record_audit(
         origin.actor("user", principal.email, principal.user_id),
         "user.reactivated" if active else "user.deactivated",
