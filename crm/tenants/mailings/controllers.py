@@ -6,23 +6,26 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, PathParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import Principal
-from crm.platform.listing import MAX_ID
+from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, Limit, Sort
 from crm.platform.security import origin_of, permission, requires_module
-from crm.tenants.mailings import services
+from crm.tenants.mailings import lists, services
 from crm.tenants.mailings.schemas import (
     MailingCreate,
+    MailingPage,
     MailingRead,
     Preview,
     PreviewRequest,
     ScheduleRequest,
     SegmentCount,
     SegmentFilters,
+    SegmentPage,
     SegmentRead,
     SegmentWrite,
+    TemplatePage,
     TemplateRead,
     TemplateWrite,
     TestSent,
@@ -30,6 +33,8 @@ from crm.tenants.mailings.schemas import (
 from crm.tenants.mailings.unsubscribe import UnsubscribeController
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+# ``state`` is a name Litestar reserves for the application state: the filter takes it as an alias.
+StateFilter = Annotated[str | None, QueryParameter(name="state", description="draft, scheduled, sending, …")]
 
 
 class SegmentsController(Controller):
@@ -37,9 +42,22 @@ class SegmentsController(Controller):
     tags = ["mailings"]
     guards = [requires_module("mailings")]
 
-    @get("/", opt=permission("mailings", "read"), operation_id="listSegments", summary="Saved client segments")
-    async def list_segments(self, principal: NamedDependency[Principal]) -> list[SegmentRead]:
-        return await services.list_segments(principal)
+    @get(
+        "/",
+        opt=permission("mailings", "read"),
+        operation_id="listSegments",
+        summary="Saved client segments",
+        description="Sort by id (default), name, created_at or updated_at. `q` matches the name.",
+    )
+    async def list_segments(
+        self,
+        principal: NamedDependency[Principal],
+        q: FromQuery[str | None] = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> SegmentPage:
+        return await lists.list_segments(principal, sort=sort, cursor=cursor, limit=limit, q=q)
 
     @post(
         "/",
@@ -107,9 +125,22 @@ class TemplatesController(Controller):
     tags = ["mailings"]
     guards = [requires_module("mailings")]
 
-    @get("/", opt=permission("mailings", "read"), operation_id="listMailTemplates", summary="Mailing templates")
-    async def list_templates(self, principal: NamedDependency[Principal]) -> list[TemplateRead]:
-        return await services.list_templates(principal)
+    @get(
+        "/",
+        opt=permission("mailings", "read"),
+        operation_id="listMailTemplates",
+        summary="Mailing templates",
+        description="Sort by id (default), name, created_at or updated_at. `q` matches the name.",
+    )
+    async def list_templates(
+        self,
+        principal: NamedDependency[Principal],
+        q: FromQuery[str | None] = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> TemplatePage:
+        return await lists.list_templates(principal, sort=sort, cursor=cursor, limit=limit, q=q)
 
     @post(
         "/",
@@ -183,9 +214,23 @@ class MailingsController(Controller):
     tags = ["mailings"]
     guards = [requires_module("mailings")]
 
-    @get("/", opt=permission("mailings", "read"), operation_id="listMailings", summary="Mailings, newest first")
-    async def list_mailings(self, principal: NamedDependency[Principal]) -> list[MailingRead]:
-        return await services.list_mailings(principal)
+    @get(
+        "/",
+        opt=permission("mailings", "read"),
+        operation_id="listMailings",
+        summary="Mailings with their progress, newest first",
+        description="Filter: state. Sort by id (default `-id`), name or created_at. `q` matches the name.",
+    )
+    async def list_mailings(
+        self,
+        principal: NamedDependency[Principal],
+        mailing_state: StateFilter = None,
+        q: FromQuery[str | None] = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> MailingPage:
+        return await lists.list_mailings(principal, sort=sort, cursor=cursor, limit=limit, q=q, state=mailing_state)
 
     @post(
         "/",

@@ -7,6 +7,8 @@ from datetime import datetime
 import msgspec
 
 CLIENT_STATUSES = ("lead", "prospect", "client", "former")
+# draft → scheduled → sending → sent; cancelled from any of the first three; failed when it cannot start.
+MAILING_STATES = ("draft", "scheduled", "sending", "sent", "cancelled", "failed")
 
 
 class SegmentFilters(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -37,6 +39,11 @@ class SegmentRead(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
+class SegmentPage(msgspec.Struct, kw_only=True):
+    items: list[SegmentRead]
+    next_cursor: str | None
+
+
 class SegmentCount(msgspec.Struct, kw_only=True):
     clients: int  # matching clients with an e-mail address you may read
     recipients: int  # of them, addresses not unsubscribed or bounced
@@ -58,6 +65,11 @@ class TemplateRead(msgspec.Struct, kw_only=True):
     author_id: int | None
     created_at: datetime
     updated_at: datetime
+
+
+class TemplatePage(msgspec.Struct, kw_only=True):
+    items: list[TemplateRead]
+    next_cursor: str | None
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -108,3 +120,8 @@ class MailingRead(msgspec.Struct, kw_only=True):
     author_id: int | None
     created_at: datetime
     progress: Progress
+
+
+class MailingPage(msgspec.Struct, kw_only=True):
+    items: list[MailingRead]
+    next_cursor: str | None

@@ -3,69 +3,85 @@
 When the mailing starts, its segment is evaluated and a ``mailing_deliveries`` row is
 written for every address (unsubscribed and bounced addresses left out), in the same
 transaction that moves the mailing to ``sending``. The handler then works in batches of
-``lanes`` rows, one SMTP connection per lane:
+``lanes`` rows, one SMTP connection per lane (delivery.py):
 
 1. **claim** (committed): ``pending`` → ``sending`` with a random claim token and a lease;
-   rows whose lease ran out (their worker died) are claimed again;
 2. **stage**: on each lane, MAIL FROM, RCPT TO, DATA and the whole letter — all but the
    final ``.``; the SMTP server delivers nothing yet;
 3. **mark**: ``sending`` → ``sent`` for the rows still carrying our claim token (the
    update holds their row locks until it commits);
-4. **commit and release** in one event-loop step: the COMMIT is written to PostgreSQL and,
-   microseconds later, the final ``.`` on each lane; then the replies are read.
+4. **commit and release**: the COMMIT is written to PostgreSQL and, in the next task of the
+   same event-loop step, every lane's final ``.`` with plain ``send()`` calls, back to back;
+   then the replies are read.
 
-Why this gives one letter per recipient across a crash: a worker killed before step 3
-commits leaves rows in ``sending`` and SMTP connections cut mid-DATA, which servers discard
-(RFC 5321); the rows are claimed again when their lease runs out and their letters go out
-once. A worker killed after step 4 wrote its bytes leaves COMMIT and dots in the kernel's
-socket buffers, which the kernel still delivers when the process dies: rows ``sent``,
-letters delivered. The residual windows, stated honestly: a kill in the microseconds of
-pure Python between writing COMMIT and writing the last dot loses those letters (marked
-sent, never released) — never a second letter; a PostgreSQL failure that loses the COMMIT
-after the dots went out leaves the rows ``sending``, and they are sent again after the
-lease — the one way to a duplicate, and it needs the database, not the worker, to fail.
-A server that answers the "." with an error, or a connection lost after it, marks the row
-``failed``: it is not resent, because the server may have it.
+What a worker killed (SIGKILL, OOM, a lost node) at any moment leaves behind:
 
-Addresses refused permanently at RCPT (5xx) are recorded as bounced and left out of later
-mailings. Only one mailing per company sends at a time (a session advisory lock), so the
-company's rate limit (letters per minute, tenant setting ``mail.rate_per_minute``) holds.
+- before the COMMIT of step 4 is written: rows ``sending``, SMTP connections cut mid-DATA,
+  which servers discard (RFC 5321 §4.1.1.4). When the lease runs out the rows are claimed
+  again and their letters go out once. Nothing lost, nothing twice.
+- after the last ``.`` is written: COMMIT and dots are in the kernel's socket buffers, which
+  the kernel still sends when the process dies: rows ``sent``, letters delivered.
+- in between — the send() calls of one batch: tens of microseconds, a few hundred on a
+  loaded machine — the rows are ``sent`` and the letters whose ``.`` was not yet written
+  are never delivered. This is the one residual window, and it is chosen to lose, never to
+  duplicate: writing the dots first would turn the same window into letters delivered and
+  then sent again. Two independent connections (PostgreSQL and SMTP) cannot change state
+  atomically; no ordering or state closes the window, it can only be kept short and
+  one-sided. A ``sending`` state recorded before the ``.`` and a ``sent`` after the reply
+  would not help: a row still ``sending`` after a crash could then be delivered or not, and
+  recovery would have to guess — resending duplicates, failing loses — for kills anywhere
+  in the whole reply wait, milliseconds, instead of microseconds. (When each lane's ``.``
+  was written by a task of its own, the window was a millisecond under load, and a test
+  run lost the last 4 letters of a batch that way.)
+- a PostgreSQL failure that loses the COMMIT after the dots went out leaves the rows
+  ``sending`` and they are sent again after the lease: the one way to a duplicate, and it
+  needs the database, not the worker, to fail at that instant.
+
+A server that answers the "." with a 4xx or 5xx does not have the letter: a 4xx is tried
+again later, a 5xx is ``failed``. A connection lost after the "." was written marks the
+row ``failed``: it is not resent, because the server may have it. Refusals before the "."
+(at MAIL, RCPT, DATA, or no connection) are tried again after a back-off when they are
+for now (4xx), up to ``MAX_DELIVERY_ATTEMPTS``; a permanent refusal at RCPT (550, 551,
+553) records the address as bounced and leaves it out of later mailings. While letters
+wait for their next attempt and nothing else is left, the run ends and a timer resumes the
+mailing when the first of them is due.
+
+Each claim takes the next pending rows after the last one this run claimed (from the
+start again when it reaches the end, for letters refused earlier), so its cost is its
+batch, not the rows sent before it. Rows left ``sending`` by a dead worker are claimed
+again only when no pending row is left.
+
+Only one mailing per company sends at a time (a session advisory lock), so the company's
+rate limit (letters per minute, tenant setting ``mail.rate_per_minute``) holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import msgspec
 
 from crm.platform.auth import principal_of_user
-from crm.platform.mail import MailError, MailSession, StagedMessage, build_message, current_mail, message_id_for
-from crm.platform.tenancy import TenantRef, scope_connection, set_tenant_search_path, tenant_scope
+from crm.platform.mail import current_mail
+from crm.platform.tenancy import TenantRef, scope_connection, tenant_scope
 from crm.platform.timers import Timer, schedule, timer_handler
 from crm.tenants.configuration.settings import company_profile
 from crm.tenants.mail.sender import tenant_rate_per_minute, tenant_sender
-from crm.tenants.mailings.rendering import CompiledTemplate, client_context
+from crm.tenants.mailings.delivery import build_letter, deliver, in_tenant_transaction
+from crm.tenants.mailings.quota import letters_this_month, monthly_limit
+from crm.tenants.mailings.rendering import CompiledTemplate
 from crm.tenants.mailings.schemas import SegmentFilters
 from crm.tenants.mailings.segments import count_segment, insert_deliveries_sql, recipients_condition
-from crm.tenants.mailings.services import SEND_KIND, letters_this_month, monthly_limit
-from crm.tenants.mailings.unsubscribe import unsubscribe_url
-
-log = logging.getLogger(__name__)
+from crm.tenants.mailings.services import SEND_KIND
 
 LANES = 32  # SMTP connections per sending mailing (measured: bench/mailing.py)
 DELIVERY_LEASE_SECONDS = 300
-MAX_DELIVERY_ATTEMPTS = 3
 BUSY_RETRY_SECONDS = 30
-# SMTP codes at RCPT that say the mailbox does not exist: the address bounced.
-BOUNCE_CODES = frozenset({550, 551, 553})
 
 
 @timer_handler(SEND_KIND)
@@ -95,7 +111,7 @@ async def run_mailing(
             state = await _start(tenant, mailing_id)
             if state != "sending":
                 return state
-            return await _send(tenant, mailing_id, pool, lanes=lanes, lease_seconds=lease_seconds)
+            return await _send(tenant, mailing_id, lock, pool, lanes=lanes, lease_seconds=lease_seconds)
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
 
@@ -137,33 +153,46 @@ async def _fail(connection: asyncpg.Connection, mailing_id: int, reason: str) ->
     return "failed"
 
 
-@dataclass
-class _Letter:
-    delivery_id: int
-    email: str
-    message: Any
-    staged: StagedMessage | None = None
-    error: MailError | None = None
-
-
 _CLAIM = """
 WITH claimed AS (
     UPDATE mailing_deliveries SET state = 'sending', claim = $2, attempts = attempts + 1,
            lease_until = now() + make_interval(secs => $3)
     WHERE id IN (
-        SELECT id FROM mailing_deliveries
-        WHERE mailing_id = $1 AND (state = 'pending' OR (state = 'sending' AND lease_until < now()))
+        SELECT id FROM mailing_deliveries WHERE mailing_id = $1 AND {which}
+        AND EXISTS (SELECT 1 FROM mailings WHERE id = $1 AND state = 'sending')
         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, client_id, email
+    RETURNING id, client_id, email, attempts
 )
-SELECT claimed.id, claimed.email, c.name, c.kind, u.name AS responsible_name, u.email AS responsible_email
+SELECT claimed.id, claimed.email, claimed.attempts, c.name, c.kind,
+       u.name AS responsible_name, u.email AS responsible_email
 FROM claimed LEFT JOIN clients c ON c.id = claimed.client_id LEFT JOIN users u ON u.id = c.responsible_id
 ORDER BY claimed.id
 """
+# The next pending rows after the last claimed one (a pending row's lease_until is the
+# earliest time of its next attempt). "After" keeps each claim's cost to its batch: from
+# the start of the mailing, an index scan in id order would step over every row already
+# sent — and their dead versions — on every claim, quadratic in the recipients.
+_CLAIM_DUE = _CLAIM.format(which="state = 'pending' AND (lease_until IS NULL OR lease_until <= now()) AND id > $5")
+# Rows a dead worker held: its lease ran out before it marked them.
+_CLAIM_EXPIRED = _CLAIM.format(which="state = 'sending' AND lease_until < now()")
+# A claim is not worth a disk flush: if a database crash loses it, its rows are pending again
+# and none of their letters was released (the mark that releases them is a durable commit,
+# and it flushes the claim's record with its own).
+_COMMIT_CLAIM = "SELECT set_config('synchronous_commit', 'off', true); COMMIT"
 
 
-async def _send(tenant: TenantRef, mailing_id: int, pool: asyncpg.Pool, *, lanes: int, lease_seconds: int) -> str:
+async def _send(
+    tenant: TenantRef,
+    mailing_id: int,
+    claims: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    *,
+    lanes: int,
+    lease_seconds: int,
+) -> str:
+    """Claim, render and deliver batches until nothing is left. ``claims`` is a connection of
+    this run's own (the one holding its advisory lock)."""
     mail = current_mail()
     async with tenant_scope(tenant):
         connection = scope_connection()
@@ -177,33 +206,33 @@ async def _send(tenant: TenantRef, mailing_id: int, pool: asyncpg.Pool, *, lanes
         company = (await company_profile()).get("name") or tenant.slug
     assert template_row is not None
     template = CompiledTemplate(template_row["subject"], template_row["text"], template_row["html"])
-    started, handed = time.monotonic(), 0
+    started, handed, after_id = time.monotonic(), 0, 0
     async with contextlib.AsyncExitStack() as stack:
+        marks = await stack.enter_async_context(pool.acquire())
         sessions = [await stack.enter_async_context(mail.transport.session()) for _ in range(max(1, lanes))]
         while True:
             claim = secrets.token_hex(16)
-            async with tenant_scope(tenant):
-                connection = scope_connection()
-                state = await connection.fetchval("SELECT state FROM mailings WHERE id = $1", mailing_id)
-                if state != "sending":
-                    return str(state)
-                rows = await connection.fetch(_CLAIM, mailing_id, claim, lease_seconds, len(sessions))
+            async with in_tenant_transaction(claims, tenant.schema) as transaction:
+                rows = await claims.fetch(_CLAIM_DUE, mailing_id, claim, lease_seconds, len(sessions), after_id)
+                if not rows and after_id:
+                    # Past the end: rows before it may be due again (refused for now earlier).
+                    after_id = 0
+                    rows = await claims.fetch(_CLAIM_DUE, mailing_id, claim, lease_seconds, len(sessions), 0)
                 if not rows:
-                    left = await connection.fetchval(
-                        "SELECT count(*) FROM mailing_deliveries WHERE mailing_id = $1 AND state = 'sending'",
-                        mailing_id,
-                    )
-                    if not left:
-                        await connection.execute(
-                            "UPDATE mailings SET state = 'sent', finished_at = now() WHERE id = $1", mailing_id
-                        )
-                        return "sent"
+                    rows = await claims.fetch(_CLAIM_EXPIRED, mailing_id, claim, lease_seconds, len(sessions))
+                if rows:
+                    transaction.commit_with = _COMMIT_CLAIM
+                else:
+                    outcome = await _nothing_to_claim(claims, tenant, mailing_id)
+                    if outcome is not None:
+                        return outcome
             if not rows:
                 # Rows another worker holds (or held, until its lease runs out): wait for them.
                 await asyncio.sleep(min(5.0, lease_seconds / 4))
                 continue
-            letters = [_letter(tenant, mailing_id, row, template, sender, company) for row in rows]
-            await _deliver(tenant, pool, sessions, letters, claim)
+            after_id = max(after_id, max(row["id"] for row in rows))
+            letters = [build_letter(tenant, mailing_id, row, template, sender, company) for row in rows]
+            await deliver(tenant, marks, sessions, letters, claim)
             handed += len(letters)
             # The company's rate: never ahead of rate_per_minute since the run started.
             ahead = handed * 60.0 / rate - (time.monotonic() - started)
@@ -211,119 +240,23 @@ async def _send(tenant: TenantRef, mailing_id: int, pool: asyncpg.Pool, *, lanes
                 await asyncio.sleep(ahead)
 
 
-def _letter(
-    tenant: TenantRef, mailing_id: int, row: asyncpg.Record, template: CompiledTemplate, sender: Any, company: str
-) -> _Letter:
-    link = unsubscribe_url(tenant.id, row["id"])
-    context = client_context(
-        name=row["name"] or row["email"],
-        kind=row["kind"] or "person",
-        email=row["email"],
-        company=company,
-        responsible_name=row["responsible_name"],
-        responsible_email=row["responsible_email"],
-        unsubscribe_url=link,
+async def _nothing_to_claim(connection: asyncpg.Connection, tenant: TenantRef, mailing_id: int) -> str | None:
+    """Nothing claimable now: the mailing's state when it is no longer sending (cancelled);
+    ``sent`` when nothing is left, ``waiting`` (with a timer) when only letters waiting for
+    their next attempt are; None when another worker holds rows."""
+    state = await connection.fetchval("SELECT state FROM mailings WHERE id = $1", mailing_id)
+    if state != "sending":
+        return str(state)
+    left = await connection.fetchrow(
+        "SELECT count(*) FILTER (WHERE state = 'sending' OR lease_until IS NULL OR lease_until <= now()) AS held,"
+        " min(lease_until) FILTER (WHERE state = 'pending' AND lease_until > now()) AS next_attempt"
+        " FROM mailing_deliveries WHERE mailing_id = $1 AND state IN ('pending', 'sending')",
+        mailing_id,
     )
-    rendered = template.render(context)
-    message = build_message(
-        sender=sender,
-        to=row["email"],
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        # The same Message-ID on any second attempt of this letter.
-        message_id=message_id_for(f"{tenant.id}.mailing.{mailing_id}.{row['id']}", sender),
-        headers={"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-    )
-    return _Letter(row["id"], row["email"], message)
-
-
-async def _stage(session: MailSession, letter: _Letter) -> None:
-    try:
-        letter.staged = await session.stage(letter.message)
-    except MailError as error:
-        letter.error = error
-
-
-async def _deliver(
-    tenant: TenantRef, pool: asyncpg.Pool, sessions: list[MailSession], letters: list[_Letter], claim: str
-) -> None:
-    await asyncio.gather(*(_stage(session, letter) for session, letter in zip(sessions, letters, strict=False)))
-    staged = [letter for letter in letters if letter.staged is not None]
-    async with pool.acquire() as connection:
-        # A plain transaction on a connection of our own, not tenant_scope: its COMMIT must be
-        # written to the socket in the same event-loop step as the final dots (below).
-        try:
-            await connection.execute("BEGIN")
-            await set_tenant_search_path(connection, tenant.schema)
-            marked = {
-                row["id"]
-                for row in await connection.fetch(
-                    "UPDATE mailing_deliveries SET state = 'sent', sent_at = now(), lease_until = NULL"
-                    " WHERE id = ANY($1::int[]) AND claim = $2 AND state = 'sending' RETURNING id",
-                    [letter.delivery_id for letter in staged],
-                    claim,
-                )
-            }
-            await _record_refusals(connection, [letter for letter in letters if letter.error is not None], claim)
-        except BaseException:
-            for letter in staged:
-                await letter.staged.abort()  # type: ignore[union-attr]
-            with contextlib.suppress(Exception):
-                await connection.execute("ROLLBACK")
-            raise
-        for letter in staged:
-            if letter.delivery_id not in marked:
-                await letter.staged.abort()  # type: ignore[union-attr] # another worker holds the row now
-        released = [letter for letter in staged if letter.delivery_id in marked]
-        # The rows stay locked by our UPDATE until COMMIT, so nobody can claim them meanwhile.
-        # Tasks start in creation order within one loop step, with no I/O wait in between:
-        # COMMIT is written to PostgreSQL, then every final "." to its SMTP server, microseconds
-        # apart. A worker killed before the COMMIT is written loses nothing (servers discard the
-        # unfinished DATA); killed after the dots are written, both still reach their servers
-        # from the kernel's buffers. Only a kill in the microseconds between the two writes
-        # loses letters (marked sent, never released); only a PostgreSQL failure at this COMMIT
-        # can duplicate them (released, mark lost, sent again after the lease).
-        committing = asyncio.ensure_future(connection.execute("COMMIT"))
-        finishing = [asyncio.ensure_future(letter.staged.finish()) for letter in released]  # type: ignore[union-attr]
-        try:
-            await committing
-        finally:
-            results = await asyncio.gather(*finishing, return_exceptions=True)
-    failed = [(letter, result) for letter, result in zip(released, results, strict=True) if result is not None]
-    if failed:
-        async with tenant_scope(tenant):
-            for letter, result in failed:
-                if not isinstance(result, MailError):
-                    log.error("delivery %s: unexpected %s", letter.delivery_id, type(result).__name__)
-                await scope_connection().execute(
-                    "UPDATE mailing_deliveries SET state = 'failed', error = $2 WHERE id = $1",
-                    letter.delivery_id,
-                    f"after the end of data: {result}"[:300],
-                )
-
-
-async def _record_refusals(connection: asyncpg.Connection, refused: list[_Letter], claim: str) -> None:
-    for letter in refused:
-        assert letter.error is not None
-        if letter.error.permanent:
-            state = "failed"
-            if letter.error.code in BOUNCE_CODES:
-                await connection.execute(
-                    "INSERT INTO mailing_unsubscribes (email, reason, mailing_id) SELECT $1, 'bounced', mailing_id"
-                    " FROM mailing_deliveries WHERE id = $2 ON CONFLICT (email) DO NOTHING",
-                    letter.email,
-                    letter.delivery_id,
-                )
-        else:
-            state = "retry"
-        await connection.execute(
-            "UPDATE mailing_deliveries SET state = CASE WHEN $3 = 'retry' AND attempts < $4 THEN 'pending'"
-            " ELSE 'failed' END, error = $5, claim = NULL, lease_until = NULL"
-            " WHERE id = $1 AND claim = $2 AND state = 'sending'",
-            letter.delivery_id,
-            claim,
-            state,
-            MAX_DELIVERY_ATTEMPTS,
-            str(letter.error)[:300],
-        )
+    if left["held"]:
+        return None
+    if left["next_attempt"] is not None:
+        await schedule(connection, SEND_KIND, tenant.id, {"mailing_id": mailing_id}, due_at=left["next_attempt"])
+        return "waiting"
+    await connection.execute("UPDATE mailings SET state = 'sent', finished_at = now() WHERE id = $1", mailing_id)
+    return "sent"

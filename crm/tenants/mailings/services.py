@@ -12,7 +12,6 @@ from typing import Any
 import msgspec
 
 from crm.platform.auth import Origin, Principal
-from crm.platform.editions import shipped_editions
 from crm.platform.errors import Conflict, FieldError, InvalidInput, LimitReached
 from crm.platform.mail import MailError, build_message, current_mail, message_id_for, send_message
 from crm.platform.tenancy import read_in_tenant, scope_connection, tenant_scope
@@ -22,6 +21,7 @@ from crm.tenants.clients._read import clients_in_scope
 from crm.tenants.clients.tables import Client
 from crm.tenants.configuration.settings import company_profile
 from crm.tenants.mail.sender import tenant_sender
+from crm.tenants.mailings.quota import letters_this_month, monthly_limit
 from crm.tenants.mailings.rendering import CompiledTemplate, check_template, client_context
 from crm.tenants.mailings.schemas import (
     MailingCreate,
@@ -55,7 +55,7 @@ def _name(value: str, errors: list[FieldError]) -> str:
 
 # --- segments ------------------------------------------------------------------------------
 
-_SEGMENT_COLUMNS = (
+SEGMENT_COLUMNS = (
     Segment.id,
     Segment.name,
     Segment.filters,
@@ -65,29 +65,20 @@ _SEGMENT_COLUMNS = (
 )
 
 
-def _segment(row: dict[str, Any]) -> SegmentRead:
+def segment_read(row: dict[str, Any]) -> SegmentRead:
     filters = msgspec.convert(row["filters"], SegmentFilters)
     return SegmentRead(**{**row, "filters": filters})
 
 
-async def _owned(principal: Principal, action: str, *owners: Any) -> Any:
+async def owned(principal: Principal, action: str, *owners: Any) -> Any:
     return await records_in_scope(principal, "mailings", action, *owners)
-
-
-async def list_segments(principal: Principal) -> list[SegmentRead]:
-    async def work() -> list[SegmentRead]:
-        allowed = await _owned(principal, "read", Segment.author_id)
-        rows = await Segment.select(*_SEGMENT_COLUMNS).where(allowed).order_by(Segment.id).output(load_json=True)
-        return [_segment(row) for row in rows]
-
-    return await read_in_tenant(principal.tenant, work)
 
 
 async def get_segment(principal: Principal, segment_id: int) -> SegmentRead:
     async def work() -> SegmentRead:
-        allowed = await _owned(principal, "read", Segment.author_id)
-        return _segment(
-            await row_in_scope(Segment, _SEGMENT_COLUMNS, segment_id, allowed, noun="segment", action="read")
+        allowed = await owned(principal, "read", Segment.author_id)
+        return segment_read(
+            await row_in_scope(Segment, SEGMENT_COLUMNS, segment_id, allowed, noun="segment", action="read")
         )
 
     return await read_in_tenant(principal.tenant, work)
@@ -114,9 +105,9 @@ async def save_segment(
                 changes={"name": (None, name), "filters": (None, stored)},
             )  # fmt: skip
         else:
-            allowed = await _owned(principal, "update", Segment.author_id)
+            allowed = await owned(principal, "update", Segment.author_id)
             before = await row_in_scope(
-                Segment, _SEGMENT_COLUMNS, segment_id, allowed, noun="segment", action="update", lock=True
+                Segment, SEGMENT_COLUMNS, segment_id, allowed, noun="segment", action="update", lock=True
             )
             await Segment.update(
                 {Segment.name: name, Segment.filters: stored, Segment.updated_at: datetime.now(UTC)}
@@ -125,15 +116,15 @@ async def save_segment(
                 origin.user(principal), "segment.updated", entity="segment", entity_id=segment_id,
                 changes={"name": (before["name"], name), "filters": (before["filters"], stored)},
             )  # fmt: skip
-        row = await Segment.select(*_SEGMENT_COLUMNS).where(Segment.id == segment_id).output(load_json=True).first()
+        row = await Segment.select(*SEGMENT_COLUMNS).where(Segment.id == segment_id).output(load_json=True).first()
         assert row is not None
-        return _segment(row)
+        return segment_read(row)
 
 
 async def delete_segment(principal: Principal, segment_id: int, *, origin: Origin) -> None:
     async with tenant_scope(principal.tenant):
-        allowed = await _owned(principal, "delete", Segment.author_id)
-        row = await row_in_scope(Segment, _SEGMENT_COLUMNS, segment_id, allowed, noun="segment", action="delete")
+        allowed = await owned(principal, "delete", Segment.author_id)
+        row = await row_in_scope(Segment, SEGMENT_COLUMNS, segment_id, allowed, noun="segment", action="delete")
         if await Mailing.exists().where(Mailing.segment_id == segment_id):
             raise Conflict("The segment is used by a mailing.", errors=[FieldError("segment_id", "is in use")])
         await Segment.delete().where(Segment.id == segment_id)
@@ -155,7 +146,7 @@ async def count_filters(principal: Principal, filters: SegmentFilters) -> Segmen
 
 # --- templates -----------------------------------------------------------------------------
 
-_TEMPLATE_COLUMNS = (
+TEMPLATE_COLUMNS = (
     MailTemplate.id,
     MailTemplate.name,
     MailTemplate.subject,
@@ -167,19 +158,10 @@ _TEMPLATE_COLUMNS = (
 )
 
 
-async def list_templates(principal: Principal) -> list[TemplateRead]:
-    async def work() -> list[TemplateRead]:
-        allowed = await _owned(principal, "read", MailTemplate.author_id)
-        rows = await MailTemplate.select(*_TEMPLATE_COLUMNS).where(allowed).order_by(MailTemplate.id)
-        return [TemplateRead(**row) for row in rows]
-
-    return await read_in_tenant(principal.tenant, work)
-
-
 async def _template_row(principal: Principal, template_id: int, action: str, *, lock: bool = False) -> dict[str, Any]:
-    allowed = await _owned(principal, action, MailTemplate.author_id)
+    allowed = await owned(principal, action, MailTemplate.author_id)
     return await row_in_scope(
-        MailTemplate, _TEMPLATE_COLUMNS, template_id, allowed, noun="template", action=action, lock=lock
+        MailTemplate, TEMPLATE_COLUMNS, template_id, allowed, noun="template", action=action, lock=lock
     )
 
 
@@ -299,7 +281,7 @@ async def send_test(principal: Principal, template_id: int, client_id: int) -> T
 
 # --- mailings ------------------------------------------------------------------------------
 
-_MAILING_COLUMNS = (
+MAILING_COLUMNS = (
     Mailing.id,
     Mailing.name,
     Mailing.segment_id,
@@ -331,30 +313,20 @@ async def progress_of(mailing_ids: list[int]) -> dict[int, Progress]:
             for mailing_id in mailing_ids}  # fmt: skip
 
 
-def _mailing(row: dict[str, Any], progress: Progress) -> MailingRead:
+def mailing_read(row: dict[str, Any], progress: Progress) -> MailingRead:
     values = {key: value for key, value in row.items() if key != "total"}
     return MailingRead(**values, progress=progress)
 
 
 async def _mailing_row(principal: Principal, mailing_id: int, action: str, *, lock: bool = False) -> dict[str, Any]:
-    allowed = await _owned(principal, action, Mailing.author_id)
-    return await row_in_scope(Mailing, _MAILING_COLUMNS, mailing_id, allowed, noun="mailing", action=action, lock=lock)
-
-
-async def list_mailings(principal: Principal) -> list[MailingRead]:
-    async def work() -> list[MailingRead]:
-        allowed = await _owned(principal, "read", Mailing.author_id)
-        rows = await Mailing.select(*_MAILING_COLUMNS).where(allowed).order_by(Mailing.id, ascending=False)
-        progress = await progress_of([row["id"] for row in rows])
-        return [_mailing(row, progress[row["id"]]) for row in rows]
-
-    return await read_in_tenant(principal.tenant, work)
+    allowed = await owned(principal, action, Mailing.author_id)
+    return await row_in_scope(Mailing, MAILING_COLUMNS, mailing_id, allowed, noun="mailing", action=action, lock=lock)
 
 
 async def get_mailing(principal: Principal, mailing_id: int) -> MailingRead:
     async def work() -> MailingRead:
         row = await _mailing_row(principal, mailing_id, "read")
-        return _mailing(row, (await progress_of([mailing_id]))[mailing_id])
+        return mailing_read(row, (await progress_of([mailing_id]))[mailing_id])
 
     return await read_in_tenant(principal.tenant, work)
 
@@ -363,10 +335,10 @@ async def create_mailing(principal: Principal, data: MailingCreate, *, origin: O
     errors: list[FieldError] = []
     name = _name(data.name, errors)
     async with tenant_scope(principal.tenant):
-        segments = await _owned(principal, "read", Segment.author_id)
+        segments = await owned(principal, "read", Segment.author_id)
         if not await Segment.exists().where(Segment.id == data.segment_id, segments):
             errors.append(FieldError("segment_id", "no such segment you may read"))
-        templates = await _owned(principal, "read", MailTemplate.author_id)
+        templates = await owned(principal, "read", MailTemplate.author_id)
         if not await MailTemplate.exists().where(MailTemplate.id == data.template_id, templates):
             errors.append(FieldError("template_id", "no such template you may read"))
         if errors:
@@ -381,21 +353,7 @@ async def create_mailing(principal: Principal, data: MailingCreate, *, origin: O
                      "template_id": (None, data.template_id)},
         )  # fmt: skip
         row = await _mailing_row(principal, mailing_id, "read")
-        return _mailing(row, (await progress_of([mailing_id]))[mailing_id])
-
-
-def monthly_limit(principal_edition: str) -> int | None:
-    limit: int | None = shipped_editions()[principal_edition].limits.mailings_per_month
-    return limit
-
-
-async def letters_this_month() -> int:
-    """Letters of mailings started this calendar month (UTC), inside the tenant scope."""
-    used: int = await scope_connection().fetchval(
-        "SELECT coalesce(sum(total), 0) FROM mailings WHERE started_at >= date_trunc('month', now() AT TIME ZONE 'UTC')"
-        " AT TIME ZONE 'UTC'"
-    )
-    return used
+        return mailing_read(row, (await progress_of([mailing_id]))[mailing_id])
 
 
 async def schedule_mailing(
@@ -431,7 +389,7 @@ async def schedule_mailing(
             changes={"state": ("draft", "scheduled"), "scheduled_at": (None, (at or datetime.now(UTC)).isoformat())},
         )  # fmt: skip
         row = await _mailing_row(principal, mailing_id, "read")
-        return _mailing(row, (await progress_of([mailing_id]))[mailing_id])
+        return mailing_read(row, (await progress_of([mailing_id]))[mailing_id])
 
 
 async def cancel_mailing(principal: Principal, mailing_id: int, *, origin: Origin) -> MailingRead:
@@ -454,4 +412,4 @@ async def cancel_mailing(principal: Principal, mailing_id: int, *, origin: Origi
             changes={"state": (row["state"], "cancelled")},
         )  # fmt: skip
         row = await _mailing_row(principal, mailing_id, "read")
-        return _mailing(row, (await progress_of([mailing_id]))[mailing_id])
+        return mailing_read(row, (await progress_of([mailing_id]))[mailing_id])

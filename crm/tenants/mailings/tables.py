@@ -56,10 +56,11 @@ class Delivery(Table, tablename="mailing_deliveries"):
     mailing_id = ForeignKey(Mailing, on_delete=OnDelete.cascade, null=False)
     client_id = Integer(null=True, default=None)
     email = Varchar(length=320)
-    # pending → sending (claimed, lease) → sent | failed | cancelled
+    # pending → sending (claimed, lease) → sent | failed | cancelled; back to pending after a
+    # refusal for now (4xx), with lease_until as the time of the next attempt.
     state = Varchar(length=10, default="pending")
     claim = Varchar(length=32, null=True, default=None)
-    lease_until = Timestamptz(null=True, default=None)
+    lease_until = Timestamptz(null=True, default=None)  # sending: the claim's lease; pending: not before
     attempts = Integer(default=0)
     sent_at = Timestamptz(null=True, default=None)
     error = Varchar(length=300, null=True, default=None)

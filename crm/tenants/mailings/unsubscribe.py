@@ -5,15 +5,16 @@ later mailing of the company.
 signature covers the company and the delivery, so a link cannot be altered to unsubscribe
 someone else. GET shows a page with a button (mail scanners fetch links; they must not
 unsubscribe anybody); POST — the button, or a mail client's one-click unsubscribe
-(RFC 8058, ``List-Unsubscribe-Post``) — does it.
+(RFC 8058, ``List-Unsubscribe-Post``) — does it. The pages speak Russian or English
+(unsubscribe_page.py says which).
 """
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import PathParameter
 
@@ -25,15 +26,10 @@ from crm.platform.services import services_of
 from crm.platform.signing import link_token, read_link_token, sign
 from crm.platform.tenancy import scope_connection, tenant_scope
 from crm.tenants.audit.services import Actor, record_audit
+from crm.tenants.mailings.unsubscribe_page import page_language, unsubscribe_page
 
 PURPOSE = "unsubscribe"
 Token = Annotated[str, PathParameter(max_length=200)]
-
-_PAGES = {
-    "confirm": ("Unsubscribe", "Stop receiving mailings from {company} at {email}?", "Unsubscribe"),
-    "done": ("Unsubscribed", "{email} will receive no more mailings from {company}.", None),
-    "invalid": ("Link not valid", "This unsubscribe link is not valid.", None),
-}
 
 
 def _nonce(secret_key: str, tenant_id: str, delivery_id: int) -> str:
@@ -51,8 +47,19 @@ def unsubscribe_url(tenant_id: str, delivery_id: int) -> str:
     return f"{settings.web.public_url.rstrip('/')}/unsubscribe/{token}"
 
 
-async def _recipient(secret_key: str, token: str) -> tuple[Any, int, str, str] | None:
-    """(tenant, delivery id, address, company name) of a genuine link, else None."""
+@dataclass(frozen=True)
+class Recipient:
+    """Whom a genuine link belongs to."""
+
+    tenant: Any
+    delivery_id: int
+    email: str
+    company: str
+    locale: str | None  # the company's language
+
+
+async def _recipient(secret_key: str, token: str) -> Recipient | None:
+    """The recipient of a genuine link, else None."""
     parts = read_link_token(secret_key, PURPOSE, token)
     if parts is None or parts.nonce != _nonce(secret_key, parts.tenant_id, parts.row_id):
         return None
@@ -61,54 +68,49 @@ async def _recipient(secret_key: str, token: str) -> tuple[Any, int, str, str] |
         return None
     async with tenant_scope(tenant):
         row = await scope_connection().fetchrow(
-            "SELECT d.email, (SELECT value->>'name' FROM tenant_settings WHERE key = 'company') AS company"
-            " FROM mailing_deliveries d WHERE d.id = $1",
+            "SELECT d.email, c.value->>'name' AS company, c.value->>'locale' AS locale"
+            " FROM mailing_deliveries d LEFT JOIN tenant_settings c ON c.key = 'company' WHERE d.id = $1",
             parts.row_id,
         )
     if row is None:
         return None
-    return tenant, parts.row_id, row["email"], row["company"] or tenant.slug
+    return Recipient(tenant, parts.row_id, row["email"], row["company"] or tenant.slug, row["locale"])
 
 
-async def unsubscribe(secret_key: str, token: str) -> tuple[str, str] | None:
-    """Record the unsubscription of a genuine link (idempotent); (address, company) or None."""
+async def unsubscribe(secret_key: str, token: str) -> Recipient | None:
+    """Record the unsubscription of a genuine link (idempotent); its recipient, or None."""
     found = await _recipient(secret_key, token)
     if found is None:
         return None
-    tenant, delivery_id, email, company = found
-    async with tenant_scope(tenant):
+    async with tenant_scope(found.tenant):
         connection = scope_connection()
         added = await connection.fetchval(
             "INSERT INTO mailing_unsubscribes (email, reason, mailing_id)"
             " SELECT $1, 'unsubscribed', mailing_id FROM mailing_deliveries WHERE id = $2"
             " ON CONFLICT (email) DO NOTHING RETURNING id",
-            email,
-            delivery_id,
+            found.email,
+            found.delivery_id,
         )
         if added is not None:
             # Letters of mailings under way that have not gone yet are not sent either.
             await connection.execute(
-                "UPDATE mailing_deliveries SET state = 'cancelled' WHERE email = $1 AND state = 'pending'", email
+                "UPDATE mailing_deliveries SET state = 'cancelled' WHERE email = $1 AND state = 'pending'", found.email
             )
             await record_audit(
                 Actor(kind="anonymous", label="unsubscribe link", channel="api"),
                 "mailing.unsubscribed",
                 entity="mailing_delivery",
-                entity_id=delivery_id,
+                entity_id=found.delivery_id,
                 changes={"unsubscribed": (False, True)},
             )
-    return email, company
+    return found
 
 
-def _page(kind: str, *, email: str = "", company: str = "", status: int = 200) -> Response[str]:
-    title, text, button = _PAGES[kind]
-    body = html.escape(text.format(email=email, company=company))
-    form = f'<form method="post"><button type="submit">{html.escape(button)}</button></form>' if button else ""
-    page = (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-        f"<body><h1>{html.escape(title)}</h1><p>{body}</p>{form}</body></html>"
-    )
-    return Response(page, media_type=MediaType.HTML, status_code=status)
+def _answer(request: Request[Any, Any, Any], kind: str, found: Recipient | None) -> Response[str]:
+    language = page_language(request.headers.get("accept-language"), found.locale if found else None)
+    if found is None:
+        return unsubscribe_page("invalid", language, status=410)
+    return unsubscribe_page(kind, language, email=found.email, company=found.company)
 
 
 class UnsubscribeController(Controller):
@@ -120,16 +122,10 @@ class UnsubscribeController(Controller):
     async def confirm(self, request: Request[Any, Any, Any], state: State, token: Token) -> Response[str]:
         services = services_of(state)
         await check_rate_limit(services.db.pool, f"unsub:{client_address(request)}", limit=60, window_seconds=60)
-        found = await _recipient(services.settings.secret_key.reveal(), token)
-        if found is None:
-            return _page("invalid", status=410)
-        return _page("confirm", email=found[2], company=found[3])
+        return _answer(request, "confirm", await _recipient(services.settings.secret_key.reveal(), token))
 
     @post("/{token:str}", opt=PUBLIC, operation_id="unsubscribe", status_code=200)
     async def unsubscribe(self, request: Request[Any, Any, Any], state: State, token: Token) -> Response[str]:
         services = services_of(state)
         await check_rate_limit(services.db.pool, f"unsub:{client_address(request)}", limit=60, window_seconds=60)
-        done = await unsubscribe(services.settings.secret_key.reveal(), token)
-        if done is None:
-            return _page("invalid", status=410)
-        return _page("done", email=done[0], company=done[1])
+        return _answer(request, "done", await unsubscribe(services.settings.secret_key.reveal(), token))
