@@ -9,13 +9,13 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
 from crm.bot.middlewares import StaffMiddleware
-from crm.bot.routers import errors, help_command, language, start
+from crm.bot.routers import calls, clients, errors, help_command, inline, language, reminders, start, tasks
 from crm.bot.storage import storage_for
 from crm.bot.texts import LOCALES, Texts
 from crm.platform.services import Services
 from crm.settings import TelegramSettings
 
-COMMANDS = ("start", "help", "company", "lang", "logout")
+COMMANDS = ("start", "today", "week", "find", "help", "company", "lang", "logout")
 
 
 def create_dispatcher(services: Services, *, storage: BaseStorage | None = None) -> Dispatcher:
@@ -26,6 +26,10 @@ def create_dispatcher(services: Services, *, storage: BaseStorage | None = None)
     # also sees failures of the middleware and handlers get the FSM context.
     dispatcher.update.outer_middleware(StaffMiddleware())
     dispatcher.include_routers(*(feature.create_router() for feature in (errors, start, help_command, language)))
+    dispatcher.include_router(reminders.create_router())
+    # Daily work. Commands come before the conversations' text steps; plain text outside a
+    # conversation is a client search.
+    dispatcher.include_routers(*(feature.create_router() for feature in (tasks, clients, calls, inline)))
     return dispatcher
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
+from crm.bot.channel import install_telegram, uninstall_telegram
 from crm.bot.dispatcher import create_bot, create_dispatcher, publish_commands
 from crm.platform.services import Services, services_of
 from crm.settings import Settings, TelegramSettings
@@ -77,6 +78,8 @@ def telegram_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContex
             return
         runtime = create_runtime(services_of(app.state), settings.telegram)
         app.state.telegram = runtime
+        # Timers run here when the app runs them itself (tests, in-process benches).
+        install_telegram(settings.telegram)
         if settings.telegram.mode == "webhook":
             # Every web instance registers the same URL, so this is idempotent; a failure
             # (Telegram unreachable, an http:// public URL) must not stop the API.
@@ -88,6 +91,7 @@ def telegram_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContex
         try:
             yield
         finally:
+            await uninstall_telegram()
             await runtime.close()
 
     return lifespan

@@ -34,6 +34,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "help": (
             "Я помогаю работать с клиентами в Relay CRM.\n"
+            "/today — задачи на сегодня, /week — на неделю\n"
+            "/find ‹имя, телефон, ИНН› — найти клиента (или просто напишите имя)\n"
+            "@бот ‹текст› в любом чате — поиск клиента\n"
             "/company — выбрать компанию (если их несколько)\n"
             "/lang — язык\n"
             "/logout — отключить Telegram от текущей компании\n"
@@ -43,6 +46,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "lang.set": "Язык: русский.",
         "error": "Что-то пошло не так на нашей стороне; мы уже знаем. Попробуйте ещё раз через минуту.",
         "command.start": "Начать",
+        "command.today": "Задачи на сегодня",
+        "command.week": "Задачи на неделю",
+        "command.find": "Найти клиента",
         "command.help": "Справка",
         "command.company": "Выбрать компанию",
         "command.lang": "Язык",
@@ -73,6 +79,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "help": (
             "I help you work with your clients in Relay CRM.\n"
+            "/today — today's tasks, /week — the week's\n"
+            "/find ‹name, phone, tax id› — find a client (or just type a name)\n"
+            "@bot ‹text› in any chat — search clients\n"
             "/company — choose the company (if you have several)\n"
             "/lang — language\n"
             "/logout — disconnect Telegram from the current company\n"
@@ -82,6 +91,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "lang.set": "Language: English.",
         "error": "Something went wrong on our side; we have been told. Please try again in a minute.",
         "command.start": "Start",
+        "command.today": "Today's tasks",
+        "command.week": "Tasks for the week",
+        "command.find": "Find a client",
         "command.help": "Help",
         "command.company": "Choose the company",
         "command.lang": "Language",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import crm.bot.sender
 import crm.tenants.imports.runner
 import crm.tenants.mail.sending
 import crm.tenants.mailings.sending

@@ -77,6 +77,9 @@ def run_worker(settings: Settings, database_url: str, worker: WorkerSettings, *,
     from crm.platform.mail import install_mail
 
     install_mail(settings)  # the transport mail.send uses (SMTP, or the outbox folder)
+    from crm.bot.channel import install_telegram, uninstall_telegram
+
+    install_telegram(settings.telegram)  # the notification channel and the bot telegram.send uses
     if serve_metrics:
         start_metrics(worker.metrics_port)
     loop = LoopThread()
@@ -98,6 +101,7 @@ def run_worker(settings: Settings, database_url: str, worker: WorkerSettings, *,
         dramatiq_worker.stop(timeout=STOP_TIMEOUT_SECONDS * 1000)
         broker.close()
         detach_loop()
+        loop.run(uninstall_telegram())
         loop.run(db.close())
         loop.stop()
     return 0
