@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -19,11 +19,10 @@ from crm.bot.channel import install_telegram, uninstall_telegram
 from crm.bot.dispatcher import create_bot, create_dispatcher
 from crm.bot.reminder_texts import reminder_text
 from crm.bot.sender import SEND_KIND, TelegramSender
-from crm.platform.app import create_app
 from crm.platform.services import Services
 from crm.platform.tenancy import tenant_scope
 from crm.platform.timers import execute, in_process_runners_paused, take
-from crm.settings import Secret, Settings, TelegramSettings
+from crm.settings import Settings
 from crm.tenants.mail.tables import OutboxMessage
 from crm.tenants.notifications.channels import TELEGRAM, notify, registered_channel
 from crm.tenants.notifications.recipients import load_recipient
@@ -32,42 +31,15 @@ from crm.tenants.reminders.services import REMINDER_SNOOZED
 from crm.tenants.tasks.services import load_task
 from tests.conftest import SignedUpTenant, TenantFactory
 from tests.fakes.telegram import Call, FakeTelegram
+from tests.integration import test_bot_link as link
 from tests.integration.helpers import my_id, tenant_of
 from tests.integration.test_reminders_support import make_task, timers
-from tests.support import serve
 
-TOKEN = "4343434343:AAE_fake-token-for-reminders_0123456"
-WEBHOOK_SECRET = "webhook-secret-for-reminders_0123456"
-
-
-@pytest.fixture(scope="module")
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TOKEN)
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture(scope="module")
-def bot_settings(settings: Settings, fake_telegram: FakeTelegram) -> Settings:
-    telegram = TelegramSettings(
-        token=Secret(TOKEN), api_base=fake_telegram.url, webhook_secret=Secret(WEBHOOK_SECRET), bot_username=None
-    )
-    return replace(settings, telegram=telegram)
-
-
-@pytest.fixture(scope="module")
-async def bot_base_url(bot_settings: Settings, services: Services) -> AsyncIterator[str]:
-    async with serve(create_app(bot_settings, services=services, run_timers=False)) as url:
-        yield url
-
-
-@pytest.fixture
-async def bot_http(bot_base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=bot_base_url, timeout=30) as client:
-        yield client
+# The bot's fixtures, shared with the linking tests.
+fake_telegram = link.fake_telegram
+bot_settings = link.bot_settings
+bot_base_url = link.bot_base_url
+bot_http = link.bot_http
 
 
 @pytest.fixture

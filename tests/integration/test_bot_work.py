@@ -7,7 +7,6 @@ Every test uses two companies and checks they never mix."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -24,56 +23,30 @@ from crm.bot.callbacks import (
 )
 from crm.bot.dispatcher import create_bot, create_dispatcher
 from crm.bot.work_texts import WorkTexts
-from crm.platform.app import create_app
 from crm.platform.services import Services
 from crm.platform.tenancy import tenant_scope
-from crm.settings import Secret, Settings, TelegramSettings
+from crm.settings import Settings
 from crm.tenants.tasks.tables import Task
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
 from tests.fakes.telegram import Call, FakeTelegram
+from tests.integration import test_bot_link as link
 from tests.integration.helpers import create_client, my_id, tenant_of
 from tests.integration.test_bot_link import (
-    TOKEN,
-    WEBHOOK_SECRET,
     Conversation,
     audit_actions,
     code_in,
     deep_link,
     telegram_user,
 )
-from tests.support import serve
 
 RU, EN = WorkTexts("ru"), WorkTexts("en")
 
 
-@pytest.fixture(scope="module")
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TOKEN)
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture(scope="module")
-def bot_settings(settings: Settings, fake_telegram: FakeTelegram) -> Settings:
-    telegram = TelegramSettings(
-        token=Secret(TOKEN), api_base=fake_telegram.url, webhook_secret=Secret(WEBHOOK_SECRET), bot_username=None
-    )
-    return replace(settings, telegram=telegram)
-
-
-@pytest.fixture(scope="module")
-async def bot_base_url(bot_settings: Settings, services: Services) -> AsyncIterator[str]:
-    async with serve(create_app(bot_settings, services=services, run_timers=False)) as url:
-        yield url
-
-
-@pytest.fixture
-async def bot_http(bot_base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=bot_base_url, timeout=30) as client:
-        yield client
+# The bot's fixtures, shared with the linking tests.
+fake_telegram = link.fake_telegram
+bot_settings = link.bot_settings
+bot_base_url = link.bot_base_url
+bot_http = link.bot_http
 
 
 @pytest.fixture
