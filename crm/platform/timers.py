@@ -97,12 +97,17 @@ class Timer:
     async def renew_lease(self, seconds: int = LEASE_SECONDS) -> None:
         """Keep the timer ours while the work goes on (the runner also does it every
         ``LEASE_SECONDS / 3`` in the background)."""
-        await self.pool.execute(
-            "UPDATE platform.timers SET lease_until = now() + make_interval(secs => $2)"
-            " WHERE id = $1 AND state = 'running'",
-            self.id,
-            seconds,
-        )
+        await renew_leases(self.pool, [self.id], seconds)
+
+
+async def renew_leases(pool: asyncpg.Pool, ids: Sequence[int], seconds: int = LEASE_SECONDS) -> None:
+    """Extend the leases of running timers ``ids``."""
+    await pool.execute(
+        "UPDATE platform.timers SET lease_until = now() + make_interval(secs => $2)"
+        f" WHERE id = ANY($1::bigint[]) AND state = 'running' AND {NO_FLUSH}",
+        list(ids),
+        seconds,
+    )
 
 
 Handler = Callable[[TenantRef, Timer], Awaitable[None]]
@@ -392,12 +397,7 @@ async def _keep_lease(pool: asyncpg.Pool, ids: Sequence[int]) -> None:
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
         try:
-            await pool.execute(
-                "UPDATE platform.timers SET lease_until = now() + make_interval(secs => $2)"
-                f" WHERE id = ANY($1::bigint[]) AND state = 'running' AND {NO_FLUSH}",
-                list(ids),
-                LEASE_SECONDS,
-            )
+            await renew_leases(pool, ids)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.warning("renewing the lease of timers %s… failed; trying again", ids[0])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -83,9 +82,3 @@ async def load_recipient(user_id: int) -> Recipient | None:
     """The user (in the open tenant scope), or None when they no longer exist."""
     row = await User.select(*RECIPIENT_COLUMNS).where(User.id == user_id).output(load_json=True).first()
     return recipient_of(row) if row else None
-
-
-async def load_recipients(user_ids: Iterable[int]) -> dict[int, Recipient]:
-    """The users (in the open tenant scope) by id; those that no longer exist are missing."""
-    rows = await User.select(*RECIPIENT_COLUMNS).where(User.id.is_in(list(set(user_ids)))).output(load_json=True)
-    return {row["id"]: recipient_of(row) for row in rows}
