@@ -7,8 +7,13 @@ aiogram reaches it through its real HTTP session
 
 On demand it answers the way Telegram refuses: ``rate_limit(method, retry_after)`` makes
 the next call(s) of a method 429 with ``parameters.retry_after``; ``block(chat_id)`` makes
-every send to that chat 403 "bot was blocked by the user". ``getUpdates`` serves the
-updates queued with ``queue_update`` (long polling waits for one, briefly).
+every send to that chat 403 "bot was blocked by the user". ``enforce_limits()`` makes it
+hold the bot to Telegram's flood limits, as Telegram does: a message to a chat less than a
+second after the previous one, or over 30 messages in the last second, is answered 429
+(``limit_refusals`` counts them). ``getUpdates`` serves the updates queued with
+``queue_update`` (long polling waits for one, briefly). Files put with ``add_file`` are
+served by ``getFile`` and ``GET /file/bot<token>/<file_path>``; ``voice`` builds an
+update carrying a voice note.
 
 Updates are built with :meth:`FakeTelegram.message` and :meth:`FakeTelegram.button_press`
 in the shape Telegram posts them.
@@ -86,6 +91,8 @@ class FakeTelegram:
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _runner: web.AppRunner | None = None
     _closing: bool = False
+    _files: dict[str, bytes] = field(default_factory=dict)
+    _flood: FloodLimits | None = None
     url: str = ""
 
     @property
@@ -109,6 +116,7 @@ class FakeTelegram:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
         await self._runner.setup()
         port = free_port()
@@ -128,6 +136,18 @@ class FakeTelegram:
     def rate_limit(self, method: str, retry_after: int = 1, *, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` are answered 429 with ``retry_after``."""
         self._limits[method.lower()].extend([retry_after] * times)
+
+    def enforce_limits(self, *, per_second: int = 30, per_chat_seconds: float = 1.0) -> None:
+        """From now on, refuse (429) what Telegram's flood control would refuse."""
+        self._flood = FloodLimits(per_second, per_chat_seconds)
+
+    @property
+    def limit_refusals(self) -> int:
+        return self._flood.refusals if self._flood is not None else 0
+
+    def add_file(self, file_id: str, content: bytes) -> None:
+        """A file users sent: ``getFile`` knows it and its content can be downloaded."""
+        self._files[file_id] = content
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to ``chat_id`` are answered 403."""
@@ -179,6 +199,21 @@ class FakeTelegram:
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return {"update_id": self.next_update_id(), "message": message}
+
+    def voice(self, user_id: int, file_id: str, *, duration: int = 3, language_code: str = "ru") -> dict[str, Any]:
+        """An update with a voice note (its file put with :meth:`add_file`)."""
+        update = self.message(user_id, "", language_code=language_code)
+        message = update["message"]
+        del message["text"]
+        size = len(self._files.get(file_id, b""))
+        message["voice"] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": size,
+        }
+        return update
 
     def button_press(
         self, user_id: int, data: str, *, message_id: int = 1, language_code: str = "ru"
@@ -240,6 +275,15 @@ class FakeTelegram:
                 "description": f"Too Many Requests: retry after {retry_after}",
                 "parameters": {"retry_after": retry_after},
             }
+        if self._flood is not None and method in SENDING:
+            retry_after = self._flood.refuse(params.get("chat_id"))
+            if retry_after:
+                return 429, {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {retry_after}",
+                    "parameters": {"retry_after": retry_after},
+                }
         if method in SENDING and params.get("chat_id") in self.blocked:
             return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
         return 200, {"ok": True, "result": await self._result(method, params)}
@@ -260,11 +304,30 @@ class FakeTelegram:
             if "inline_message_id" in params:
                 return True
             return self._message_from_bot(params, int(params.get("message_id", 0)))
+        if method == "getfile":
+            file_id = str(params.get("file_id"))
+            if file_id not in self._files:
+                return None
+            content = self._files[file_id]
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_size": len(content),
+                "file_path": f"voice/{file_id}.oga",
+            }
         if method == "getwebhookinfo":
             return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
         # setWebhook, deleteWebhook, answerCallbackQuery, answerInlineQuery, sendChatAction,
         # setMyCommands, …: Telegram answers true.
         return True
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".oga")
+        if file_id not in self._files:
+            return web.Response(status=404)
+        return web.Response(body=self._files[file_id], content_type="audio/ogg")
 
     def _message_from_bot(self, params: dict[str, Any], message_id: int) -> dict[str, Any]:
         chat_id = params.get("chat_id")
@@ -290,3 +353,28 @@ class FakeTelegram:
                     await asyncio.wait_for(self._arrived.wait(), timeout=wait)
         limit = int(params.get("limit", 100))
         return self._updates[:limit]
+
+
+@dataclass
+class FloodLimits:
+    """Telegram's flood control for one bot: ``per_second`` messages over all chats in any
+    second, one message per ``per_chat_seconds`` to a chat."""
+
+    per_second: int
+    per_chat_seconds: float
+    refusals: int = 0
+    _recent: deque[float] = field(default_factory=deque)
+    _last_to_chat: dict[Any, float] = field(default_factory=dict)
+
+    def refuse(self, chat_id: Any) -> int:
+        """0 to let the message through (and count it), else the seconds to wait."""
+        now = time.monotonic()
+        while self._recent and now - self._recent[0] >= 1.0:
+            self._recent.popleft()
+        last = self._last_to_chat.get(chat_id)
+        if len(self._recent) >= self.per_second or (last is not None and now - last < self.per_chat_seconds):
+            self.refusals += 1
+            return 1
+        self._recent.append(now)
+        self._last_to_chat[chat_id] = now
+        return 0
