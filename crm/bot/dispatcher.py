@@ -9,7 +9,18 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
 from crm.bot.middlewares import StaffMiddleware
-from crm.bot.routers import calls, clients, errors, help_command, inline, language, reminders, start, tasks
+from crm.bot.routers import (
+    calls,
+    chat_status,
+    clients,
+    errors,
+    help_command,
+    inline,
+    language,
+    reminders,
+    start,
+    tasks,
+)
 from crm.bot.storage import storage_for
 from crm.bot.texts import LOCALES, Texts
 from crm.platform.services import Services
@@ -25,7 +36,9 @@ def create_dispatcher(services: Services, *, storage: BaseStorage | None = None)
     # Registered after aiogram's own (errors, user context, FSM), so the errors router
     # also sees failures of the middleware and handlers get the FSM context.
     dispatcher.update.outer_middleware(StaffMiddleware())
-    dispatcher.include_routers(*(feature.create_router() for feature in (errors, start, help_command, language)))
+    dispatcher.include_routers(
+        *(feature.create_router() for feature in (errors, start, help_command, language, chat_status))
+    )
     dispatcher.include_router(reminders.create_router())
     # Daily work. Commands come before the conversations' text steps; plain text outside a
     # conversation is a client search.

@@ -47,6 +47,7 @@ class ActiveLink:
     tenant: TenantRef
     user_id: int
     company: str  # the company's name
+    blocked: bool = False  # the sender's chat was marked as having blocked the bot
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,9 @@ async def redeem_link_code(pool: asyncpg.Pool, code: str, *, telegram_user_id: i
 
 
 _ACTIVE = """
-SELECT l.tenant_id, l.user_id, t.slug, t.schema_name, t.edition, t.status, t.name
+SELECT l.tenant_id, l.user_id, t.slug, t.schema_name, t.edition, t.status, t.name,
+       EXISTS (SELECT 1 FROM platform.telegram_links b
+               WHERE b.telegram_user_id = $1 AND b.blocked_at IS NOT NULL) AS blocked
 FROM platform.telegram_links l JOIN platform.tenants t ON t.id = l.tenant_id
 WHERE l.telegram_user_id = $1 AND t.status <> 'deleted'
 ORDER BY l.selected_at DESC, l.id DESC
@@ -195,7 +198,17 @@ async def active_link(db: asyncpg.Pool | asyncpg.Connection, telegram_user_id: i
         edition=row["edition"],
         status=row["status"],
     )
-    return ActiveLink(tenant=tenant, user_id=row["user_id"], company=row["name"])
+    return ActiveLink(tenant=tenant, user_id=row["user_id"], company=row["name"], blocked=row["blocked"])
+
+
+async def mark_blocked(pool: asyncpg.Pool, telegram_user_id: int, blocked: bool) -> None:
+    """The account blocked the bot (reminders go by e-mail), or talks to it again."""
+    await pool.execute(
+        "UPDATE platform.telegram_links SET blocked_at = CASE WHEN $2 THEN now() END"
+        " WHERE telegram_user_id = $1 AND (blocked_at IS NULL) = $2",
+        telegram_user_id,
+        blocked,
+    )
 
 
 async def linked_companies(pool: asyncpg.Pool, telegram_user_id: int) -> list[LinkedCompany]:

@@ -16,7 +16,7 @@ import asyncpg
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject, Update, User
 
-from crm.bot.links import ActiveLink, active_link
+from crm.bot.links import ActiveLink, active_link, mark_blocked
 from crm.bot.texts import Texts, locale_of_telegram
 from crm.platform.auth import principal_of_user
 from crm.platform.observability import bind_log_tenant
@@ -33,6 +33,12 @@ def is_link_request(update: Update) -> bool:
         return False
     command, _, payload = message.text.partition(" ")
     return command.split("@")[0] == "/start" and bool(payload.strip())
+
+
+def blocks_the_bot(update: Update) -> bool:
+    """The user stopped the bot (Telegram's my_chat_member with status "kicked")."""
+    change = update.my_chat_member
+    return change is not None and change.new_chat_member.status == "kicked"
 
 
 class StaffMiddleware(BaseMiddleware):
@@ -55,6 +61,10 @@ class StaffMiddleware(BaseMiddleware):
         link = await active_link(services.db.pool, sender.id)
         if link is None or not link.tenant.is_active:
             return await refuse(event, data["texts"])
+        if link.blocked and not blocks_the_bot(event):
+            # Marked blocked by a refused send; writing again (or unblocking) undoes it,
+            # so reminders come to Telegram again instead of by e-mail.
+            await mark_blocked(services.db.pool, sender.id, False)
         edition = services.editions.get(link.tenant.edition)
         if edition is not None and not edition.has_module("bot"):
             return await answer(event, data["texts"]("module.off"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -12,10 +13,14 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 
+from crm.platform.timers import PURGE_BATCH
 from crm.settings import Settings
 
 # One bot per deployment today, but the key names it so a second one never mixes in.
 KEY_BUILDER = DefaultKeyBuilder(prefix="crm-bot", with_bot_id=True, with_destiny=True)
+# A conversation left half-way (a call whose next step was never chosen) is forgotten after
+# this long: Redis expires its keys, the active scheduler deletes its rows.
+CONVERSATION_KEPT = timedelta(days=7)
 
 _SET_STATE = """
 INSERT INTO platform.bot_fsm ("key", "state") VALUES ($1, $2)
@@ -75,11 +80,26 @@ class PostgresStorage(BaseStorage):
         """The pool belongs to the process, not to the storage."""
 
 
+async def purge_abandoned_conversations(
+    pool: asyncpg.Pool, *, kept: timedelta = CONVERSATION_KEPT, limit: int = PURGE_BATCH
+) -> int:
+    """Delete up to ``limit`` conversations untouched for longer than ``kept``; how many."""
+    status: str = await pool.execute(
+        'DELETE FROM platform.bot_fsm WHERE "key" IN (SELECT "key" FROM platform.bot_fsm'
+        ' WHERE "updated_at" < now() - $1::interval LIMIT $2)',
+        kept,
+        limit,
+    )
+    return int(status.split()[-1])
+
+
 def storage_for(settings: Settings, pool: asyncpg.Pool) -> BaseStorage:
     """Redis when ``CRM_BROKER_URL`` is ``redis://`` (or ``rediss://``), else PostgreSQL."""
     url = settings.broker.url
     if url is not None and url.startswith(("redis://", "rediss://")):
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(url, key_builder=KEY_BUILDER)
+        return RedisStorage.from_url(
+            url, key_builder=KEY_BUILDER, state_ttl=CONVERSATION_KEPT, data_ttl=CONVERSATION_KEPT
+        )
     return PostgresStorage(pool)

@@ -215,6 +215,25 @@ class FakeTelegram:
         }
         return update
 
+    def membership(self, user_id: int, status: str) -> dict[str, Any]:
+        """The user stopped (``kicked``) or restarted (``member``) the bot in their chat."""
+        sender = self.user(user_id)
+        old = "member" if status == "kicked" else "kicked"
+
+        def member(state: str) -> dict[str, Any]:
+            return {"status": state, "user": self.me, **({"until_date": 0} if state == "kicked" else {})}
+
+        return {
+            "update_id": self.next_update_id(),
+            "my_chat_member": {
+                "chat": {"id": user_id, "type": "private", "first_name": sender["first_name"]},
+                "from": sender,
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(status),
+            },
+        }
+
     def button_press(
         self, user_id: int, data: str, *, message_id: int = 1, language_code: str = "ru"
     ) -> dict[str, Any]:

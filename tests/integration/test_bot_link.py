@@ -5,9 +5,11 @@ aiogram's real HTTP session. Every test uses two companies and checks they never
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,10 +20,11 @@ from aiogram.fsm.storage.base import StorageKey
 from crm.bot.callbacks import CompanyChoice, LanguageChoice
 from crm.bot.dispatcher import create_bot, create_dispatcher
 from crm.bot.links import code_hash
-from crm.bot.storage import PostgresStorage
+from crm.bot.storage import CONVERSATION_KEPT, KEY_BUILDER, PostgresStorage, storage_for
 from crm.bot.texts import Texts
 from crm.platform.app import create_app
 from crm.platform.services import Services
+from crm.platform.worker.scheduler import Scheduler
 from crm.settings import Secret, Settings, SettingsError, TelegramSettings, load_settings
 from tests.conftest import SignedUpTenant, TenantFactory, add_staff
 from tests.fakes.telegram import FakeTelegram
@@ -304,8 +307,48 @@ async def test_conversation_state_survives_a_new_storage(services: Services) -> 
     assert rows == 0
 
 
+async def test_abandoned_conversations_are_forgotten_by_the_scheduler(services: Services) -> None:
+    storage = PostgresStorage(services.db.pool)
+    abandoned = StorageKey(bot_id=1, chat_id=telegram_user(), user_id=telegram_user())
+    current = StorageKey(bot_id=1, chat_id=telegram_user(), user_id=telegram_user())
+    for key in (abandoned, current):
+        await storage.set_state(key, "log_call:comment")
+        await storage.set_data(key, {"client_id": 7})
+    await services.db.pool.execute(
+        "UPDATE platform.bot_fsm SET updated_at = now() - $2::interval WHERE key = $1",
+        KEY_BUILDER.build(abandoned),
+        CONVERSATION_KEPT + timedelta(hours=1),
+    )
+    scheduler = Scheduler(services.db.pool, "postgresql://unused", lambda groups: None)
+    assert await scheduler.housekeeping() >= 1
+    assert await storage.get_state(abandoned) is None and await storage.get_data(abandoned) == {}
+    assert await storage.get_state(current) == "log_call:comment"
+    await storage.set_state(current, None)
+    await storage.set_data(current, {})
+
+
+async def test_redis_conversations_expire() -> None:
+    url = os.environ.get("CRM_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("CRM_TEST_REDIS_URL is not set")
+    storage = storage_for(load_settings({**SETTINGS_BASE, "CRM_BROKER_URL": url}), pool=None)
+    key = StorageKey(bot_id=1, chat_id=telegram_user(), user_id=telegram_user())
+    try:
+        await storage.set_state(key, "log_call:comment")
+        assert await storage.get_state(key) == "log_call:comment"
+        redis = storage.redis  # type: ignore[attr-defined]
+        ttl = await redis.ttl(KEY_BUILDER.build(key, "state"))
+        assert 0 < ttl <= CONVERSATION_KEPT.total_seconds()
+        await storage.set_state(key, None)
+    finally:
+        await storage.close()
+
+
+SETTINGS_BASE = {"CRM_SECRET_KEY": "k" * 40, "CRM_DATA_DIR": "/tmp/crm-settings-test"}  # noqa: S108
+
+
 def test_telegram_settings_are_checked() -> None:
-    base = {"CRM_SECRET_KEY": "k" * 40, "CRM_DATA_DIR": "/tmp/crm-settings-test"}  # noqa: S108
+    base = SETTINGS_BASE
     assert load_settings(base).telegram.mode == "off"
     polling = load_settings({**base, "CRM_TELEGRAM_BOT_TOKEN": TOKEN, "CRM_TELEGRAM_BOT_USERNAME": "@relay_bot"})
     assert polling.telegram.mode == "polling" and polling.telegram.bot_username == "relay_bot"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 import pytest
@@ -281,10 +282,7 @@ async def test_a_chat_that_blocked_the_bot_gets_reminders_by_mail(
     await remind(romashka, admin, first["id"])
     assert await send_queued(services, romashka) == 1
     # The 403 marks the link blocked and the notice goes by e-mail instead, not lost.
-    blocked_at = await services.db.pool.fetchval(
-        "SELECT blocked_at FROM platform.telegram_links WHERE telegram_user_id = $1", olga
-    )
-    assert blocked_at is not None
+    assert await blocked_since(services, olga) is not None
     assert await outbox(romashka) == [(romashka.email, "Напоминание: Первая")]
 
     # From now on the channel refuses the chat and the caller e-mails at once.
@@ -295,12 +293,36 @@ async def test_a_chat_that_blocked_the_bot_gets_reminders_by_mail(
         (romashka.email, "Напоминание: Вторая"),
     ]
 
+    # Writing to the bot again undoes the mark: the next reminder comes to Telegram.
+    chat.fake.blocked.discard(olga)
+    await chat.say(olga, "/help")
+    assert await blocked_since(services, olga) is None
+    third = await make_task(http, romashka.auth, title="Третья", due_at="2030-03-26T11:00:00Z")
+    await remind(romashka, admin, third["id"])
+    assert await send_queued(services, romashka) == 1
+    assert "Третья" in str(sent_to(chat.fake, olga)[-1].params["text"])
+    assert len(await outbox(romashka)) == 2
+
+    # Stopping the bot in Telegram marks the chat at once, before any send is refused.
+    await chat.dispatcher.feed_webhook_update(chat.bot, chat.fake.membership(olga, "kicked"))
+    assert await blocked_since(services, olga) is not None
+    await chat.dispatcher.feed_webhook_update(chat.bot, chat.fake.membership(olga, "member"))
+    assert await blocked_since(services, olga) is None
+
     # The other company is unaffected: its chat is not blocked and it got no mail.
+    assert await blocked_since(services, petr) is None
     await remind(lyutik, await my_id(http, lyutik.auth), theirs["id"])
     assert await send_queued(services, lyutik) == 1
     [message] = sent_to(chat.fake, petr)
     assert "Их задача" in str(message.params["text"])
     assert await outbox(lyutik) == []
+
+
+async def blocked_since(services: Services, telegram_user_id: int) -> datetime | None:
+    value: datetime | None = await services.db.pool.fetchval(
+        "SELECT blocked_at FROM platform.telegram_links WHERE telegram_user_id = $1", telegram_user_id
+    )
+    return value
 
 
 async def test_the_channel_is_registered_only_with_a_token(settings: Settings) -> None:

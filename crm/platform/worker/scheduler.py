@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 # "rcm_schd" as a 64-bit advisory lock key.
 LOCK_KEY = 0x72636D5F73636864
-# The active scheduler deletes long-finished timers this often (a batch at a time, between
-# claims, so a large backlog of history never delays due work by more than one batch).
+# The active scheduler deletes long-finished timers (and abandoned bot conversations) this
+# often (a batch at a time, between claims, so a large backlog of history never delays due
+# work by more than one batch).
 PURGE_EVERY_SECONDS = 60.0
 
 # (tenant id, timer ids): one message per group of timers that run together.
@@ -104,7 +105,7 @@ class Scheduler:
                 if await self.tick() >= self.batch:
                     continue
                 if time.monotonic() >= next_purge:
-                    if await purge_done(self._pool) < PURGE_BATCH:
+                    if await self.housekeeping() < PURGE_BATCH:
                         next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     continue
                 await _wait(stop, self.poll_seconds, wake)
@@ -114,6 +115,13 @@ class Scheduler:
             self.became_active.clear()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 5)
+
+    async def housekeeping(self) -> int:
+        """Delete a batch of history: finished timers, abandoned bot conversations. The
+        largest number deleted: at PURGE_BATCH, there may be more."""
+        from crm.bot.storage import purge_abandoned_conversations
+
+        return max(await purge_done(self._pool), await purge_abandoned_conversations(self._pool))
 
     async def tick(self, *, now: datetime | None = None) -> int:
         """Claim one batch of due timers, then send their messages; return how many.
