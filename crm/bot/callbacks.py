@@ -32,6 +32,19 @@ class ClientCardOpen(CallbackData, prefix="wcard"):
     client_id: int
 
 
+class ClientHistory(CallbackData, prefix="whis"):
+    """The client's activities, a page older than (``before_us`` µs since the epoch,
+    ``before_id``); 0 and 0 for the newest page."""
+
+    client_id: int
+    before_us: int = 0
+    before_id: int = 0
+
+
+class ClientDeals(CallbackData, prefix="wdeals"):
+    client_id: int
+
+
 class CallLogStart(CallbackData, prefix="wcall"):
     client_id: int
 
@@ -47,6 +60,26 @@ class CallNextStep(CallbackData, prefix="wcnext"):
     """Follow-up in ``days`` (0: none)."""
 
     days: int
+
+
+class CallPickDate(CallbackData, prefix="wcmon"):
+    """The next step's calendar showing ``year``-``month`` (this month or the next): the
+    "pick a date" choice and the calendar's ◀ ▶."""
+
+    year: int
+    month: int
+
+
+class CallDueDay(CallbackData, prefix="wcday"):
+    """A day pressed in the next step's calendar."""
+
+    year: int
+    month: int
+    day: int
+
+
+class CalendarBlank(CallbackData, prefix="wcnop"):
+    """A calendar cell that is no choice: a heading, a padding cell, a day already past."""
 
 
 class WorkStep(CallbackData, prefix="wstep"):

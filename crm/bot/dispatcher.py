@@ -15,6 +15,7 @@ from crm.bot.routers import (
     clients,
     errors,
     help_command,
+    history,
     inline,
     language,
     reminders,
@@ -42,7 +43,7 @@ def create_dispatcher(services: Services, *, storage: BaseStorage | None = None)
     dispatcher.include_router(reminders.create_router())
     # Daily work. Commands come before the conversations' text steps; plain text outside a
     # conversation is a client search.
-    dispatcher.include_routers(*(feature.create_router() for feature in (tasks, clients, calls, inline)))
+    dispatcher.include_routers(*(feature.create_router() for feature in (tasks, clients, history, calls, inline)))
     return dispatcher
 
 

@@ -16,6 +16,8 @@ from crm.bot.callbacks import (
     AgendaTaskDone,
     CallLogStart,
     ClientCardOpen,
+    ClientDeals,
+    ClientHistory,
     NewTaskStart,
     TaskReassign,
     TaskReassignTo,
@@ -171,6 +173,8 @@ async def test_find_card_log_call_and_new_task_are_the_api_services_audited_as_b
     assert [data for _, data in buttons_since(chat, mark)] == [
         CallLogStart(client_id=ours["id"]).pack(),
         NewTaskStart(client_id=ours["id"]).pack(),
+        ClientHistory(client_id=ours["id"]).pack(),
+        ClientDeals(client_id=ours["id"]).pack(),
     ]
 
     # Log a call: outcome → comment → next step.
@@ -249,6 +253,59 @@ async def test_find_card_log_call_and_new_task_are_the_api_services_audited_as_b
     assert [row for row in await audit_actions(http, lyutik, prefix="") if row[1] == "bot"] == []
 
 
+async def test_history_pages_through_activities_and_deals_lists_them(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, bot_http: httpx.AsyncClient, chat: Conversation
+) -> None:
+    romashka = await make_tenant(company="Ромашка")
+    lyutik = await make_tenant(company="Лютик")
+    await create_client(http, romashka.auth, name="Первый клиент")  # ids differ between the companies
+    ours = await create_client(http, romashka.auth, name="Иван Сидоров")
+    theirs = await create_client(http, lyutik.auth, name="Пётр Лютиков")
+    assert ours["id"] != theirs["id"]
+    start = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    for number in range(12):
+        note = {"kind": "note", "client_id": ours["id"], "comment": f"Запись №{number}"}
+        # Notes 1 and 2 share a moment and the first page ends between them: ties split by id.
+        note["occurred_at"] = (start + timedelta(hours=(number + 1) // 2)).isoformat()
+        response = await http.post("/api/v1/activities", json=note, headers=romashka.auth)
+        assert response.status_code == 201, response.text
+    their_note = {"kind": "note", "client_id": theirs["id"], "comment": "Заметка Лютика"}
+    assert (await http.post("/api/v1/activities", json=their_note, headers=lyutik.auth)).status_code == 201
+    for title, amount in (("Поставка бумаги", "1500.00"), ("Картриджи", "320.50")):
+        deal = {"title": title, "client_id": ours["id"], "amount": amount}
+        assert (await http.post("/api/v1/deals", json=deal, headers=romashka.auth)).status_code == 201
+    olga = await linked(chat, bot_http, romashka)
+    petr = await linked(chat, bot_http, lyutik)
+
+    mark = len(chat.fake.calls)
+    [first] = await chat.press(olga, ClientHistory(client_id=ours["id"]).pack())
+    assert first.startswith(RU("history.title", client="Иван Сидоров"))
+    assert notes_in(first) == list(range(11, 1, -1))  # newest first
+    older = dict(buttons_since(chat, mark))[RU("button.older")]
+    [second] = await chat.press(olga, older)
+    assert second.startswith(RU("history.older", client="Иван Сидоров"))
+    assert notes_in(second) == [1, 0]  # every note once over the two pages
+    assert "Заметка Лютика" not in first + second
+
+    [deals] = await chat.press(olga, ClientDeals(client_id=ours["id"]).pack())
+    assert deals.startswith(RU("deals.title", client="Иван Сидоров"))
+    assert "Поставка бумаги — 1500.00 RUB" in deals and "Картриджи — 320.50 RUB" in deals
+
+    # The other company's user reaches neither, and learns nothing.
+    assert await chat.press(petr, ClientHistory(client_id=ours["id"]).pack()) == [RU("card.gone")]
+    assert await chat.press(petr, ClientDeals(client_id=ours["id"]).pack()) == [RU("card.gone")]
+    [theirs_history] = await chat.press(petr, ClientHistory(client_id=theirs["id"]).pack())
+    assert "Заметка Лютика" in theirs_history and "Запись" not in theirs_history
+    assert await chat.press(petr, ClientDeals(client_id=theirs["id"]).pack()) == [
+        RU("deals.empty", client="Пётр Лютиков")
+    ]
+
+
+def notes_in(text: str) -> list[int]:
+    """The numbers of the "Запись №N" lines of a history page, top to bottom."""
+    return [int(line.split("№")[1].split()[0]) for line in text.splitlines() if "№" in line]
+
+
 async def test_an_own_scope_user_cannot_open_a_colleagues_client(
     make_tenant: TenantFactory, http: httpx.AsyncClient, bot_http: httpx.AsyncClient, chat: Conversation
 ) -> None:
@@ -271,6 +328,8 @@ async def test_an_own_scope_user_cannot_open_a_colleagues_client(
         ClientCardOpen(client_id=colleagues["id"]).pack(),
         CallLogStart(client_id=colleagues["id"]).pack(),
         NewTaskStart(client_id=colleagues["id"]).pack(),
+        ClientHistory(client_id=colleagues["id"]).pack(),
+        ClientDeals(client_id=colleagues["id"]).pack(),
         ClientCardOpen(client_id=10**9).pack(),
     ):
         assert await chat.press(account, data) == [words("card.gone")]

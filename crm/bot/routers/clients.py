@@ -9,13 +9,15 @@ so the role's scope decides what is found and what a card shows; a client out of
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from crm.bot.callbacks import CallLogStart, ClientCardOpen, NewTaskStart, TaskReassign
+from crm.bot.callbacks import CallLogStart, ClientCardOpen, ClientDeals, ClientHistory, NewTaskStart, TaskReassign
 from crm.bot.routers.tasks import may_reassign
 from crm.bot.texts import Texts
 from crm.bot.work_texts import MAX_MESSAGE, WorkTexts, label, may
@@ -119,15 +121,11 @@ async def card_text(card: ClientCard, staff: Principal, words: WorkTexts) -> str
         outcomes = {item.get("key"): item.get("names", {}) for item in await call_outcomes()}
         lines += ["", words("card.activities")]
         for activity in card.timeline[:SHOWN]:
-            parts = [words.moment(activity.occurred_at, zone), words(f"kind.{activity.kind}")]
-            if activity.outcome:
-                names = outcomes.get(activity.outcome) or {}
-                parts.append(names.get(words.locale) or names.get("en") or activity.outcome)
-            comment = " ".join(activity.comment.split())
-            if comment:
-                cut = len(comment) > MAX_COMMENT_SHOWN
-                parts.append(comment[:MAX_COMMENT_SHOWN] + ("…" if cut else ""))
-            lines.append("• " + " — ".join(parts))
+            lines.append(
+                activity_line(
+                    activity.kind, activity.occurred_at, activity.outcome, activity.comment, outcomes, zone, words
+                )
+            )
     if card.tasks:
         now = datetime.now(UTC)
         lines += ["", words("card.tasks")]
@@ -138,18 +136,48 @@ async def card_text(card: ClientCard, staff: Principal, words: WorkTexts) -> str
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
+def activity_line(
+    kind: str,
+    occurred_at: datetime,
+    outcome: str | None,
+    comment: str,
+    outcomes: dict[Any, dict[str, str]],
+    zone: ZoneInfo,
+    words: WorkTexts,
+) -> str:
+    """``• пт 27.11 10:00 — Звонок — Договорились — перезвонить…``: one activity in a list."""
+    parts = [words.moment(occurred_at, zone), words(f"kind.{kind}")]
+    if outcome:
+        names = outcomes.get(outcome) or {}
+        parts.append(names.get(words.locale) or names.get("en") or outcome)
+    flat = " ".join(comment.split())
+    if flat:
+        parts.append(flat[:MAX_COMMENT_SHOWN] + ("…" if len(flat) > MAX_COMMENT_SHOWN else ""))
+    return "• " + " — ".join(parts)
+
+
 def card_keyboard(
     client_id: int, tasks: list[CardTask], staff: Principal, words: WorkTexts
 ) -> InlineKeyboardMarkup | None:
-    """Log call / New task, each where the edition and the role allow it; Reassign for the
-    open tasks shown when the role may give tasks to others."""
+    """Log call / New task and History / Deals, each where the edition and the role allow
+    it; Reassign for the open tasks shown when the role may give tasks to others."""
     builder = InlineKeyboardBuilder()
-    if may(staff, "calls", "activities", "create"):
-        builder.button(text=words("button.call"), callback_data=CallLogStart(client_id=client_id))
-    if may(staff, "tasks", "tasks", "create"):
-        builder.button(text=words("button.task"), callback_data=NewTaskStart(client_id=client_id))
-    first = len(list(builder.buttons))
-    rows = [first] if first else []
+    rows = []
+    for pair in (
+        (
+            ("calls", "activities", "create", "button.call", CallLogStart(client_id=client_id)),
+            ("tasks", "tasks", "create", "button.task", NewTaskStart(client_id=client_id)),
+        ),
+        (
+            ("calls", "activities", "read", "button.history", ClientHistory(client_id=client_id)),
+            ("deals", "deals", "read", "button.deals", ClientDeals(client_id=client_id)),
+        ),
+    ):
+        allowed = [(key, data) for module, entity, action, key, data in pair if may(staff, module, entity, action)]
+        for key, data in allowed:
+            builder.button(text=words(key), callback_data=data)
+        if allowed:
+            rows.append(len(allowed))
     if may_reassign(staff):
         for task in tasks[:SHOWN]:
             builder.button(
