@@ -18,13 +18,16 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, Teleg
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from crm.bot.callbacks import CallLogStart, CallNextStep, CallOutcomePick, ClientCardOpen
 from crm.bot.polling import poll_updates
 from crm.bot.runtime import create_runtime, webhook_path_secret
+from crm.bot.work_texts import WorkTexts
 from crm.platform.services import Services
 from crm.settings import Settings
 from tests.conftest import TenantFactory
 from tests.fakes.telegram import FakeTelegram
 from tests.integration import test_bot_link as link
+from tests.integration.helpers import create_client
 from tests.integration.test_bot_link import (
     EN,
     RU,
@@ -42,6 +45,9 @@ bot_settings = link.bot_settings
 bot_base_url = link.bot_base_url
 bot_http = link.bot_http
 chat = link.chat
+
+
+WORK = WorkTexts("ru")
 
 
 async def eventually(condition: Callable[[], bool], *, within: float = 15.0) -> None:
@@ -145,6 +151,54 @@ async def test_the_webhook_route_checks_both_secrets_then_handles_updates(
     assert response.json()["errors"][0]["field"] == "body"
     # The suite's plain app has no bot: the route is not there.
     assert (await http.post(path, json=linking, headers=good)).status_code == 404
+
+
+async def test_a_whole_conversation_through_the_webhook_route(
+    make_tenant: TenantFactory,
+    http: httpx.AsyncClient,
+    bot_http: httpx.AsyncClient,
+    bot_settings: Settings,
+    fake_telegram: FakeTelegram,
+) -> None:
+    """find → card → log a call (outcome, comment, next step) as Telegram would deliver it:
+    each update a separate POST, the conversation's state kept between them."""
+    path = f"/webhooks/telegram/{webhook_path_secret(bot_settings.telegram)}"
+    good = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    romashka = await make_tenant(company="Ромашка")
+    lyutik = await make_tenant(company="Лютик")
+    ours = await create_client(http, romashka.auth, name="Анна Веткина", phones=["+7 495 111-22-33"])
+    await create_client(http, lyutik.auth, name="Анна Веткина", phones=["+7 495 111-22-33"])
+    olga, petr = telegram_user(), telegram_user()
+
+    async def send(update: dict[str, object]) -> list[str]:
+        mark = len(fake_telegram.calls)
+        response = await bot_http.post(path, json=update, headers=good)
+        assert response.status_code == 200, response.text
+        return [
+            str(call.params["text"])
+            for call in fake_telegram.calls[mark:]
+            if call.method.lower() in ("sendmessage", "editmessagetext") and "text" in call.params
+        ]
+
+    await send(fake_telegram.message(olga, f"/start {code_in(await deep_link(bot_http, romashka))}"))
+    await send(fake_telegram.message(petr, f"/start {code_in(await deep_link(bot_http, lyutik))}"))
+    assert await send(fake_telegram.message(olga, "Веткина")) == [WORK("find.found", q="Веткина")]
+    [card] = await send(fake_telegram.button_press(olga, ClientCardOpen(client_id=ours["id"]).pack()))
+    assert card.startswith("Анна Веткина")
+    start = fake_telegram.button_press(olga, CallLogStart(client_id=ours["id"]).pack())
+    assert await send(start) == [WORK("call.outcome", client="Анна Веткина")]
+    assert await send(fake_telegram.button_press(olga, CallOutcomePick(index=0).pack())) == [WORK("call.comment")]
+    [question] = await send(fake_telegram.message(olga, "Перезвонить после обеда"))
+    assert question.startswith(WORK("call.next_required"))
+    [saved] = await send(fake_telegram.button_press(olga, CallNextStep(days=3).pack()))
+    assert saved.startswith(WORK("call.saved_task", title="Связаться: Анна Веткина", when="")[:-1])
+
+    [call] = (await http.get(f"/api/v1/clients/{ours['id']}/card", headers=romashka.auth)).json()["timeline"]
+    assert (call["kind"], call["comment"]) == ("call", "Перезвонить после обеда")
+    # The other company's user, mid-nothing, pressing the same buttons gets nothing of it.
+    assert await send(fake_telegram.button_press(petr, CallNextStep(days=3).pack())) == []
+    lyutik_card = (await http.get("/api/v1/activities", headers=lyutik.auth)).json()
+    assert lyutik_card["items"] == []
 
 
 async def test_polling_takes_the_queued_updates(
