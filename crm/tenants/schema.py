@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from piccolo.table import Table
 
-from crm.tenants.activities.tables import ACTIVITY_DDL, Activity
+from crm.tenants.activities.tables import ACTIVITY_DDL, Activity, ActivityAttachment
 from crm.tenants.audit.tables import AuditEntry, AuditHead
 from crm.tenants.clients.tables import CLIENT_DDL, Client, ClientRelation
 from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, TenantSetting
@@ -57,6 +57,7 @@ TENANT_TABLES: list[type[Table]] = [
     Lead,
     Task,
     Activity,
+    ActivityAttachment,
     ImportJob,
     Segment,
     MailTemplate,

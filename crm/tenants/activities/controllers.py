@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -17,6 +17,7 @@ from crm.platform.errors import FieldError, InvalidInput
 from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, IdFilter, Limit, ListSpec, Sort, page_of, page_query
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant, tenant_scope
+from crm.tenants.activities.attachments import load_attachment, with_attachments
 from crm.tenants.activities.outcomes import CallOutcomesController
 from crm.tenants.activities.schemas import ActivityCreate, ActivityPage, ActivityRead, ActivityUpdate
 from crm.tenants.activities.services import (
@@ -103,7 +104,7 @@ class ActivitiesController(Controller):
             if occurred_at_to is not None:
                 query = query.where(Activity.occurred_at < occurred_at_to)
             rows: list[dict[str, Any]] = await page_query(query, ordering, cursor, limit).run()
-            return rows
+            return await with_attachments(rows)
 
         rows, after = page_of(await read_in_tenant(principal.tenant, page), ordering, limit)
         return ActivityPage(items=msgspec.convert(rows, list[ActivityRead]), next_cursor=after)
@@ -116,9 +117,39 @@ class ActivitiesController(Controller):
     )
     async def get_activity(self, principal: NamedDependency[Principal], activity_id: Id) -> ActivityRead:
         async def one() -> dict[str, Any]:
-            return await load_activity(activity_id, await activities_in_scope(principal, "read"))
+            [row] = await with_attachments(
+                [await load_activity(activity_id, await activities_in_scope(principal, "read"))]
+            )
+            return row
 
         return msgspec.convert(await read_in_tenant(principal.tenant, one), ActivityRead)
+
+    @get(
+        "/{activity_id:int}/attachments/{attachment_id:int}",
+        opt=permission("activities", "read"),
+        operation_id="getActivityAttachment",
+        summary="The bytes of a file kept with an activity you may see (e.g. a call's voice note)",
+        description="Answered with the file's own content type; 404 when the activity is not one you may see.",
+        media_type="application/octet-stream",
+    )
+    async def get_attachment(
+        self, principal: NamedDependency[Principal], activity_id: Id, attachment_id: Id
+    ) -> Response[bytes]:
+        async def one() -> dict[str, Any]:
+            # Found through the activity first: the same rights (and 404) as reading it.
+            await load_activity(activity_id, await activities_in_scope(principal, "read"))
+            return await load_attachment(activity_id, attachment_id)
+
+        row = await read_in_tenant(principal.tenant, one)
+        return Response(
+            bytes(row["content"]),
+            media_type=row["mime_type"],
+            headers={
+                "Content-Disposition": f'attachment; filename="activity-{activity_id}-{attachment_id}"',
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
+        )
 
     @patch(
         "/{activity_id:int}",
@@ -134,7 +165,9 @@ class ActivitiesController(Controller):
         data: JSONBody[ActivityUpdate],
     ) -> ActivityRead:
         async with tenant_scope(principal.tenant):
-            row = await update_activity(principal, activity_id, data, origin=origin_of(request))
+            [row] = await with_attachments(
+                [await update_activity(principal, activity_id, data, origin=origin_of(request))]
+            )
         return msgspec.convert(row, ActivityRead)
 
     @delete(

@@ -60,6 +60,18 @@ class ActivityUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     next_step: NextStep | msgspec.UnsetType = msgspec.UNSET
 
 
+class AttachmentRead(msgspec.Struct, kw_only=True):
+    """A file kept with the activity (e.g. the voice note of a call logged from Telegram);
+    ``GET /api/v1/activities/{activity_id}/attachments/{id}`` returns its bytes."""
+
+    id: int
+    kind: Annotated[str, msgspec.Meta(description="voice | audio")]
+    mime_type: str
+    duration_seconds: int | None
+    size_bytes: int
+    created_at: datetime
+
+
 class ActivityRead(msgspec.Struct, kw_only=True):
     id: int
     kind: str
@@ -78,6 +90,7 @@ class ActivityRead(msgspec.Struct, kw_only=True):
     # The follow-up task created with the activity's next step.
     next_task_id: int | None
     created_at: datetime
+    attachments: list[AttachmentRead] = msgspec.field(default_factory=list)
 
 
 class ActivityPage(msgspec.Struct, kw_only=True):

@@ -12,6 +12,7 @@ Every function runs inside the caller's open ``tenant_scope``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from crm.platform.errors import FieldError, InvalidInput, NotFound
 from crm.platform.listing import MAX_ID
 from crm.platform.security import ensure_module
 from crm.platform.tenancy import scope_connection
+from crm.tenants.activities.attachments import NewAttachment, attachment_errors, insert_attachments
 from crm.tenants.activities.schemas import ActivityCreate, ActivityUpdate, NextStep
 from crm.tenants.activities.tables import Activity
 from crm.tenants.audit.services import record_audit
@@ -170,8 +172,11 @@ async def _outcome_errors(kind: str, status: str, outcome: str | None) -> list[F
     return []
 
 
-async def create_activity(principal: Principal, data: ActivityCreate, *, origin: Origin) -> dict[str, Any]:
-    """Log an activity on a client (and the follow-up task of its next step); the new row."""
+async def create_activity(
+    principal: Principal, data: ActivityCreate, *, origin: Origin, attachments: Sequence[NewAttachment] = ()
+) -> dict[str, Any]:
+    """Log an activity on a client (with the follow-up task of its next step and the files
+    in ``attachments``, all or nothing); the new row with its ``attachments`` metadata."""
     if data.kind == "call":
         ensure_module(principal.tenant.edition, "calls")
     errors: list[FieldError] = []
@@ -199,6 +204,7 @@ async def create_activity(principal: Principal, data: ActivityCreate, *, origin:
     if data.next_step is not None and client is not None:
         task_values, problems = await _next_step_task(principal, data.next_step, client, data.deal_id)
         errors += problems
+    errors += attachment_errors(attachments)
     if errors:
         raise InvalidInput("The activity has invalid fields.", errors=errors)
     assert client is not None and occurred_at is not None
@@ -217,16 +223,17 @@ async def create_activity(principal: Principal, data: ActivityCreate, *, origin:
     }
     inserted = await Activity.insert(Activity(**row)).returning(Activity.id)
     activity_id = int(inserted[0]["id"])
+    stored = await insert_attachments(activity_id, principal.user_id, attachments)
+    changes = {field: (None, _audit_value(value)) for field, value in row.items() if value is not None}
+    if stored:
+        kept = ("id", "kind", "mime_type", "size_bytes", "duration_seconds")
+        changes["attachments"] = (None, [{key: item[key] for key in kept} for item in stored])
     await record_audit(
-        origin.user(principal),
-        "activity.created",
-        entity="activity",
-        entity_id=activity_id,
-        changes={field: (None, _audit_value(value)) for field, value in row.items() if value is not None},
+        origin.user(principal), "activity.created", entity="activity", entity_id=activity_id, changes=changes
     )
     if data.status == "done":
         await touch_client_contacts(data.client_id, occurred_at)
-    return await load_activity(activity_id)
+    return {**await load_activity(activity_id), "attachments": stored}
 
 
 async def update_activity(
