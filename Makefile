@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The console's third-party JavaScript and CSS, from the npm registry (package-lock.json).
+ASSETS := node_modules/.installed
 
 .PHONY: up serve test lint types pytest bench clean
 
@@ -12,10 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-up: $(STAMP)
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(ASSETS)
+
+up: $(STAMP) $(ASSETS)
 	$(BIN)/crm up
 
-serve: $(STAMP)
+serve: $(STAMP) $(ASSETS)
 	$(BIN)/crm serve
 
 lint: $(STAMP)
@@ -24,7 +30,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(ASSETS)
 	$(BIN)/pytest -q
 
 test: lint types pytest
@@ -34,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.migrate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -77,6 +77,8 @@ class WebSettings:
     public_url: str = "http://127.0.0.1:8000"
     # Addresses whose X-Forwarded-For is believed (the load balancer); "*" trusts any.
     trusted_proxies: str = "127.0.0.1"
+    # ``crm.example``: the console also answers at ``<company>.crm.example`` (besides ``/<company>/``).
+    console_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             port=port,
             public_url=env.get("CRM_PUBLIC_URL") or f"http://{host}:{port}",
             trusted_proxies=env.get("CRM_TRUSTED_PROXIES") or "127.0.0.1",
+            console_domain=(env.get("CRM_CONSOLE_DOMAIN") or "").strip().lower() or None,
         ),
         mail=_mail(env, data_dir),
         signup_rate_limit=int_setting(env, "CRM_SIGNUP_RATE_LIMIT", 10, minimum=1),

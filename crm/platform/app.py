@@ -13,6 +13,8 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from crm.admin_ui.console import SubdomainMiddleware
+from crm.admin_ui.routes import console_router
 from crm.bot.api import TelegramLinkController
 from crm.bot.runtime import telegram_lifespan
 from crm.bot.webhook import TelegramWebhookController
@@ -112,8 +114,9 @@ def create_app(
             await db.close()
 
     auth = DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="public")
-    return Litestar(
+    app = Litestar(
         route_handlers=[
+            console_router(),
             HealthController,
             AuthController,
             MeController,
@@ -161,6 +164,9 @@ def create_app(
         ),
         debug=False,
     )
+    # Before routing: a company's subdomain reaches the same console pages as its path.
+    app.asgi_handler = SubdomainMiddleware(app.asgi_handler, settings.web.console_domain)
+    return app
 
 
 def app_from_environment() -> Litestar:

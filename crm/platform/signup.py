@@ -58,6 +58,10 @@ RESERVED_SLUGS = frozenset(
         "billing",
         "webhooks",
         "docs",
+        # Paths of the console's links (password reset, invitations, unsubscribe).
+        "reset",
+        "invite",
+        "unsubscribe",
     }
 )
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")

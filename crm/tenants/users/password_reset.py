@@ -16,14 +16,14 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from crm.platform.auth import load_tenant
+from crm.platform.auth import Origin, load_tenant
 from crm.platform.lockout import account_key, clear_failures
 from crm.platform.passwords import hash_password
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.security import PUBLIC, client_address, origin_of
-from crm.platform.services import services_of
+from crm.platform.services import Services, services_of
 from crm.platform.signing import link_token, new_nonce, nonce_hash
-from crm.platform.tenancy import tenant_scope
+from crm.platform.tenancy import TenantRef, tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.mail.outbox import queue_mail
 from crm.tenants.users.links import open_link, spend_link
@@ -57,6 +57,66 @@ class ResetConfirm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     password: str
 
 
+async def request_password_reset(services: Services, tenant_slug: str, email: str, origin: Origin) -> None:
+    """Mail a reset link if the account exists and is active; silent otherwise (the caller
+    answers the same either way)."""
+    tenant = await load_tenant(slug=tenant_slug)
+    if tenant is None or not tenant.is_active:
+        return
+    email = email.strip().lower()
+    async with tenant_scope(tenant):
+        user = (
+            await User.select(User.id, User.name, User.locale)
+            .where(User.email == email, User.is_active.eq(True))
+            .first()
+        )
+        if user is None:
+            return
+        nonce = new_nonce()
+        rows = await PasswordReset.insert(
+            PasswordReset(user_id=user["id"], token_hash=nonce_hash(nonce), expires_at=datetime.now(UTC) + VALID_FOR)
+        ).returning(PasswordReset.id)
+        token = link_token(services.settings.secret_key.reveal(), PURPOSE, tenant.id, rows[0]["id"], nonce)
+        subject, body = MAIL.get(user["locale"], MAIL["en"])
+        link = f"{services.settings.web.public_url.rstrip('/')}/reset/{token}"
+        await queue_mail(
+            to=email,
+            subject=subject,
+            body=body.format(name=user["name"], company=tenant.slug, link=link),
+            kind="password_reset",
+        )
+        await record_audit(
+            origin.actor("anonymous", email), "user.password_reset_requested", entity="user", entity_id=user["id"]
+        )
+
+
+async def confirm_password_reset(services: Services, token: str, password: str, origin: Origin) -> TenantRef:
+    """Set the new password from a reset link (single use), revoke every session and token
+    of the user, clear their lockout; the company, for the sign-in page after it."""
+    tenant, parts = await open_link(services.settings.secret_key.reveal(), PURPOSE, token, noun="reset")
+    async with tenant_scope(tenant):
+        holder = await spend_link(PasswordReset, parts, password, noun="reset")
+        email = holder.email
+        now = datetime.now(UTC)
+        await User.update({User.password_hash: await hash_password(password)}).where(User.id == holder.user_id)
+        await AccessToken.update({AccessToken.revoked_at: now}).where(
+            AccessToken.user_id == holder.user_id, AccessToken.revoked_at.is_null()
+        )
+        await record_audit(
+            origin.actor("user", email, holder.user_id),
+            "user.password_reset",
+            entity="user",
+            entity_id=holder.user_id,
+            changes={"password_hash": ("set", "set")},
+        )
+    await clear_failures(services.db.pool, account_key(tenant.slug, email))
+    return tenant
+
+
+def reset_rate_key(address: str) -> str:
+    return f"reset:{address}"
+
+
 class PasswordResetController(Controller):
     path = "/api/v1/auth/password-reset"
     tags = ["auth"]
@@ -70,40 +130,8 @@ class PasswordResetController(Controller):
     )
     async def request_reset(self, request: Request[Any, Any, Any], state: State, data: JSONBody[ResetRequest]) -> None:
         services = services_of(state)
-        await check_rate_limit(services.db.pool, f"reset:{client_address(request)}", limit=10, window_seconds=3600)
-        tenant = await load_tenant(slug=data.tenant)
-        if tenant is None or not tenant.is_active:
-            return
-        email = data.email.strip().lower()
-        async with tenant_scope(tenant):
-            user = (
-                await User.select(User.id, User.name, User.locale)
-                .where(User.email == email, User.is_active.eq(True))
-                .first()
-            )
-            if user is None:
-                return
-            nonce = new_nonce()
-            rows = await PasswordReset.insert(
-                PasswordReset(
-                    user_id=user["id"], token_hash=nonce_hash(nonce), expires_at=datetime.now(UTC) + VALID_FOR
-                )
-            ).returning(PasswordReset.id)
-            token = link_token(services.settings.secret_key.reveal(), PURPOSE, tenant.id, rows[0]["id"], nonce)
-            subject, body = MAIL.get(user["locale"], MAIL["en"])
-            link = f"{services.settings.web.public_url.rstrip('/')}/reset/{token}"
-            await queue_mail(
-                to=email,
-                subject=subject,
-                body=body.format(name=user["name"], company=tenant.slug, link=link),
-                kind="password_reset",
-            )
-            await record_audit(
-                origin_of(request).actor("anonymous", email),
-                "user.password_reset_requested",
-                entity="user",
-                entity_id=user["id"],
-            )
+        await check_rate_limit(services.db.pool, reset_rate_key(client_address(request)), limit=10, window_seconds=3600)
+        await request_password_reset(services, data.tenant, data.email, origin_of(request))
 
     @post(
         "/confirm",
@@ -114,21 +142,5 @@ class PasswordResetController(Controller):
     )
     async def confirm(self, request: Request[Any, Any, Any], state: State, data: JSONBody[ResetConfirm]) -> None:
         services = services_of(state)
-        await check_rate_limit(services.db.pool, f"reset:{client_address(request)}", limit=10, window_seconds=3600)
-        tenant, parts = await open_link(services.settings.secret_key.reveal(), PURPOSE, data.token, noun="reset")
-        async with tenant_scope(tenant):
-            holder = await spend_link(PasswordReset, parts, data.password, noun="reset")
-            email = holder.email
-            now = datetime.now(UTC)
-            await User.update({User.password_hash: await hash_password(data.password)}).where(User.id == holder.user_id)
-            await AccessToken.update({AccessToken.revoked_at: now}).where(
-                AccessToken.user_id == holder.user_id, AccessToken.revoked_at.is_null()
-            )
-            await record_audit(
-                origin_of(request).actor("user", email, holder.user_id),
-                "user.password_reset",
-                entity="user",
-                entity_id=holder.user_id,
-                changes={"password_hash": ("set", "set")},
-            )
-        await clear_failures(services.db.pool, account_key(tenant.slug, email))
+        await check_rate_limit(services.db.pool, reset_rate_key(client_address(request)), limit=10, window_seconds=3600)
+        await confirm_password_reset(services, data.token, data.password, origin_of(request))
