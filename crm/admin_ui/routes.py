@@ -9,7 +9,19 @@ from litestar import Request, Response, Router
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from crm.admin_ui import navigation  # noqa: F401 - the menu's template globals
+from crm.admin_ui import (
+    admin_audit,
+    admin_roles,
+    admin_settings,
+    admin_users,
+    clients_pages,
+    deals_pages,
+    import_pages,
+    mailings_pages,
+    navigation,  # noqa: F401 - the menu's template globals
+    tasks_pages,
+    telegram_page,
+)
 from crm.admin_ui.assets import AssetsController
 from crm.admin_ui.auth_pages import ConsoleAuthController, PasswordResetPageController
 from crm.admin_ui.console import ENVIRONMENT, CsrfRefused, LoginRequired, PageNotFound, login_location, redirect
@@ -21,7 +33,21 @@ from crm.platform.services import services_of
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Every page controller of the console; areas add theirs here.
-PAGE_CONTROLLERS: list[type] = [ConsoleAuthController, PasswordResetPageController, DashboardController]
+PAGE_CONTROLLERS: list[type] = [
+    ConsoleAuthController,
+    PasswordResetPageController,
+    DashboardController,
+    *admin_users.CONTROLLERS,
+    *admin_roles.CONTROLLERS,
+    *admin_settings.CONTROLLERS,
+    *admin_audit.CONTROLLERS,
+    *clients_pages.CONTROLLERS,
+    *deals_pages.CONTROLLERS,
+    *tasks_pages.CONTROLLERS,
+    *import_pages.CONTROLLERS,
+    *mailings_pages.CONTROLLERS,
+    *telegram_page.CONTROLLERS,
+]
 
 
 async def require_csrf(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
