@@ -30,7 +30,7 @@ NAV = (
     NavItem("/admin/departments", "nav.departments", "departments", admin=True),
     NavItem("/admin/roles", "nav.roles", "roles", admin=True),
     NavItem("/admin/audit", "nav.audit", "audit", admin=True),
-    NavItem("/admin/billing", "nav.billing", "settings", admin=True),
+    NavItem("/admin/billing", "nav.billing", "billing", admin=True),
     NavItem("/admin/settings", "nav.settings", "settings", admin=True),
 )
 # Pages that exist; the menu lists only these (areas register theirs as they land).

@@ -17,12 +17,22 @@ _USED = {
 }
 
 
+COUNTED = tuple(_USED)
+
+
+async def quota_used(quota: str, *, up_to: int | None = None) -> int:
+    """How much of ``quota`` (users, clients) the tenant whose scope is open uses, counted
+    no further than ``up_to`` (None: all of it, for the usage meter of the plan page)."""
+    used: int = await scope_connection().fetchval(_USED[quota], up_to)  # LIMIT NULL: no limit
+    return used
+
+
 async def room_left(principal: Principal, quota: str) -> int | None:
     """How many more the edition allows (None: no limit), inside the open tenant scope."""
     limit: int | None = getattr(shipped_editions()[principal.tenant.edition].limits, quota)
     if limit is None:
         return None
-    used: int = await scope_connection().fetchval(_USED[quota], limit + 1)
+    used = await quota_used(quota, up_to=limit + 1)
     return max(0, limit - used)
 
 
