@@ -5,41 +5,30 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from crm.platform.auth import Principal
-from crm.platform.errors import NotFound
-from crm.platform.listing import (
-    DEFAULT_LIMIT,
-    MAX_ID,
-    Cursor,
-    IdFilter,
-    Limit,
-    ListSpec,
-    Sort,
-    escape_like,
-    page_of,
-    page_query,
-)
+from crm.platform.listing import DEFAULT_LIMIT, MAX_ID, Cursor, IdFilter, Limit, Sort, page_of
 from crm.platform.security import origin_of, permission
 from crm.platform.tenancy import read_in_tenant, tenant_scope
-from crm.tenants.users.reads import READ_COLUMNS, user_read
+from crm.tenants.users.departments import delete_department, department_rows, update_department
+from crm.tenants.users.reads import READ_COLUMNS, USER_LIST, UserFilters, user_in_scope, user_page, user_read
 from crm.tenants.users.schemas import (
     DepartmentCreate,
     DepartmentList,
     DepartmentRead,
+    DepartmentUpdate,
     UserPage,
     UserRead,
     UserUpdate,
 )
-from crm.tenants.users.services import create_department, set_user_active, update_user, users_in_scope
-from crm.tenants.users.tables import Department, User
+from crm.tenants.users.services import create_department, set_user_active, update_user
+from crm.tenants.users.tables import User
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
-USER_LIST = ListSpec(sortable={"id": User.id, "name": User.name, "email": User.email, "created_at": User.created_at})
 
 
 class UsersController(Controller):
@@ -65,32 +54,20 @@ class UsersController(Controller):
         limit: Limit = DEFAULT_LIMIT,
     ) -> UserPage:
         ordering = USER_LIST.ordering(sort)
+        filters = UserFilters(q=q, department_id=department_id, role=role, is_active=is_active)
 
         async def page() -> list[dict[str, Any]]:
-            query = User.select(*READ_COLUMNS).where(await users_in_scope(principal, "read")).output(load_json=True)
-            if q:
-                pattern = f"%{escape_like(q.strip())}%"
-                query = query.where(User.name.ilike(pattern) | User.email.ilike(pattern))
-            for column, wanted in ((User.department_id, department_id), (User.role, role), (User.is_active, is_active)):
-                if wanted is not None:
-                    query = query.where(column == wanted)
-            return await page_query(query, ordering, cursor, limit).run()
+            return await user_page(principal, filters, ordering, cursor, limit)
 
         rows, after = page_of(await read_in_tenant(principal.tenant, page), ordering, limit)
         return UserPage(items=[user_read(row) for row in rows], next_cursor=after)
 
     @get("/{user_id:int}", opt=permission("users", "read"), operation_id="getUser", summary="One user you may see")
     async def get_user(self, principal: NamedDependency[Principal], user_id: Id) -> UserRead:
-        async def one() -> dict[str, Any] | None:
-            visible = await users_in_scope(principal, "read")
-            return (
-                await User.select(*READ_COLUMNS).where(User.id == user_id, visible).output(load_json=True).first().run()
-            )
+        async def one() -> dict[str, Any]:
+            return await user_in_scope(principal, user_id)
 
-        row = await read_in_tenant(principal.tenant, one)
-        if row is None:
-            raise NotFound(f"There is no user {user_id}.")
-        return user_read(row)
+        return user_read(await read_in_tenant(principal.tenant, one))
 
     @patch(
         "/{user_id:int}",
@@ -155,11 +132,10 @@ class DepartmentsController(Controller):
 
     @get("/", opt=permission("departments", "read"), operation_id="listDepartments", summary="The department tree")
     async def list_departments(self, principal: NamedDependency[Principal]) -> DepartmentList:
-        rows = await read_in_tenant(
-            principal.tenant,
-            Department.select(Department.id, Department.name, Department.parent_id).order_by(Department.id).run,
-        )
-        return DepartmentList(items=msgspec.convert(rows, list[DepartmentRead]))
+        async def rows() -> list[dict[str, Any]]:
+            return await department_rows(principal)
+
+        return DepartmentList(items=msgspec.convert(await read_in_tenant(principal.tenant, rows), list[DepartmentRead]))
 
     @post(
         "/",
@@ -174,3 +150,35 @@ class DepartmentsController(Controller):
         async with tenant_scope(principal.tenant):
             department_id = await create_department(principal, data.name, data.parent_id, origin=origin_of(request))
         return DepartmentRead(id=department_id, name=data.name.strip(), parent_id=data.parent_id)
+
+    @patch(
+        "/{department_id:int}",
+        opt=permission("departments", "update"),
+        operation_id="updateDepartment",
+        summary="Rename a department or move it under another (never under itself or below it)",
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        department_id: Id,
+        data: JSONBody[DepartmentUpdate],
+    ) -> DepartmentRead:
+        changes = {
+            field: value for field in data.__struct_fields__ if (value := getattr(data, field)) is not msgspec.UNSET
+        }
+        async with tenant_scope(principal.tenant):
+            row = await update_department(principal, department_id, changes, origin=origin_of(request))
+        return DepartmentRead(id=row["id"], name=row["name"], parent_id=row["parent_id"])
+
+    @delete(
+        "/{department_id:int}",
+        opt=permission("departments", "delete"),
+        operation_id="deleteDepartment",
+        summary="Delete a department with no departments under it and no users (409 otherwise)",
+    )
+    async def remove(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], department_id: Id
+    ) -> None:
+        async with tenant_scope(principal.tenant):
+            await delete_department(principal, department_id, origin=origin_of(request))

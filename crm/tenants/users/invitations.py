@@ -6,6 +6,7 @@ The link is a signed one-time link (crm.platform.signing) to ``/invite/<token>``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,12 +26,13 @@ from crm.platform.services import services_of
 from crm.platform.signing import link_token, new_nonce, nonce_hash
 from crm.platform.signup import EMAIL, LOCALES
 from crm.platform.tables import Identity
-from crm.platform.tenancy import tenant_scope
+from crm.platform.tenancy import TenantRef, tenant_scope
 from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.configuration.tables import Role
 from crm.tenants.mail.outbox import queue_mail
-from crm.tenants.users.links import open_link, spend_link
+from crm.tenants.users.links import check_link, open_link, spend_link
+from crm.tenants.users.scopes import require_right
 from crm.tenants.users.tables import Department, Invitation, User
 
 INVITATION_DAYS = 7
@@ -67,6 +69,8 @@ class InvitationCreated(msgspec.Struct, kw_only=True):
 class InvitationAccept(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token: str
     password: str
+    # The invitee may correct the name the admin typed; left out, it stays.
+    name: str | None = None
 
 
 class InvitationAccepted(msgspec.Struct, kw_only=True):
@@ -78,6 +82,7 @@ async def invite_user(
     principal: Principal, data: InvitationCreate, *, secret_key: str, public_url: str, origin: Origin
 ) -> InvitationCreated:
     """Create the user (inactive, no password), the invitation and its mail, in one scope."""
+    require_right(principal, "users", "create")
     email = data.email.strip().lower()
     errors = []
     if len(email) > 320 or not EMAIL.fullmatch(email):
@@ -132,22 +137,50 @@ async def invite_user(
     return InvitationCreated(user_id=user_id, email=email, expires_at=expires_at)
 
 
-async def accept_invitation(token: str, password: str, *, secret_key: str, origin: Origin) -> InvitationAccepted:
-    """Check the link, set the invitee's password, activate them; the link is then spent."""
+@dataclass(frozen=True)
+class PendingInvitation:
+    """What the invitation page shows before the invitee sets a password."""
+
+    tenant: TenantRef
+    email: str
+    name: str
+    locale: str
+
+
+async def open_invitation(token: str, *, secret_key: str) -> PendingInvitation:
+    """The invitation behind a link that can still be used (410 otherwise); spends nothing."""
+    tenant, parts = await open_link(secret_key, PURPOSE, token, noun="invitation")
+    async with tenant_scope(tenant):
+        _, holder = await check_link(Invitation, parts, noun="invitation")
+    return PendingInvitation(tenant=tenant, email=holder.email, name=holder.name, locale=holder.locale)
+
+
+async def accept_invitation(
+    token: str, password: str, *, secret_key: str, origin: Origin, name: str | None = None
+) -> InvitationAccepted:
+    """Check the link, set the invitee's password (and name, when given), activate them;
+    the link is then spent."""
+    if name is not None:
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise InvalidInput("The name is not valid.", errors=[FieldError("name", "must be 1 to 200 characters")])
     tenant, parts = await open_link(secret_key, PURPOSE, token, noun="invitation")
     async with tenant_scope(tenant):
         holder = await spend_link(Invitation, parts, password, noun="invitation")
         email = holder.email
-        await User.update({User.password_hash: await hash_password(password), User.is_active: True}).where(
-            User.id == holder.user_id
-        )
+        values: dict[Any, Any] = {User.password_hash: await hash_password(password), User.is_active: True}
+        changes: dict[str, tuple[object, object]] = {"is_active": (False, True), "password_hash": (None, "set")}
+        if name is not None and name != holder.name:
+            values[User.name] = name
+            changes["name"] = (holder.name, name)
+        await User.update(values).where(User.id == holder.user_id)
         await Identity.insert(Identity(email=email, tenant_id=tenant.id, user_id=holder.user_id))
         await record_audit(
             origin.actor("user", email, holder.user_id),
             "user.invitation_accepted",
             entity="user",
             entity_id=holder.user_id,
-            changes={"is_active": (False, True), "password_hash": (None, "set")},
+            changes=changes,
         )
     return InvitationAccepted(tenant=tenant.slug, email=email)
 
@@ -193,5 +226,9 @@ class InvitationsController(Controller):
         services = services_of(state)
         await check_rate_limit(services.db.pool, f"invite:{client_address(request)}", limit=30, window_seconds=300)
         return await accept_invitation(
-            data.token, data.password, secret_key=services.settings.secret_key.reveal(), origin=origin_of(request)
+            data.token,
+            data.password,
+            secret_key=services.settings.secret_key.reveal(),
+            origin=origin_of(request),
+            name=data.name,
         )

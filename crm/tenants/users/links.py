@@ -29,12 +29,6 @@ class InvalidLink(CrmError):
     title = "Link not valid"
 
 
-@dataclass(frozen=True)
-class LinkHolder:
-    user_id: int
-    email: str
-
-
 async def open_link(secret_key: str, purpose: str, token: str, *, noun: str) -> tuple[TenantRef, LinkParts]:
     """The company and parts of a genuine link; 410 otherwise."""
     parts = read_link_token(secret_key, purpose, token)
@@ -44,8 +38,17 @@ async def open_link(secret_key: str, purpose: str, token: str, *, noun: str) -> 
     return tenant, parts
 
 
-async def spend_link(table: LinkTable, parts: LinkParts, new_password: str, *, noun: str) -> LinkHolder:
-    """Inside the company's scope: check the row and the new password, then spend the row."""
+@dataclass(frozen=True)
+class LinkHolder:
+    user_id: int
+    email: str
+    name: str = ""
+    locale: str = "en"
+
+
+async def check_link(table: LinkTable, parts: LinkParts, *, noun: str) -> tuple[int, LinkHolder]:
+    """Inside the company's scope: the row id and holder of a link that is unused and
+    unexpired (410 otherwise), without spending it — for the page that shows the form."""
     row = await (
         table.select(
             table.id,
@@ -55,6 +58,7 @@ async def spend_link(table: LinkTable, parts: LinkParts, new_password: str, *, n
             table.used_at,
             table.user_id.email,
             table.user_id.name,
+            table.user_id.locale,
         )
         .where(table.id == parts.row_id)
         .first()
@@ -65,15 +69,23 @@ async def spend_link(table: LinkTable, parts: LinkParts, new_password: str, *, n
         raise InvalidLink(f"This {noun} has already been used.")
     if row["expires_at"] <= datetime.now(UTC):
         raise InvalidLink(f"This {noun} has expired; ask for a new one.")
-    email = row["user_id.email"]
-    weakness = password_problem(new_password, email=email, name=row["user_id.name"])
+    holder = LinkHolder(
+        user_id=row["user_id"], email=row["user_id.email"], name=row["user_id.name"], locale=row["user_id.locale"]
+    )
+    return row["id"], holder
+
+
+async def spend_link(table: LinkTable, parts: LinkParts, new_password: str, *, noun: str) -> LinkHolder:
+    """Inside the company's scope: check the row and the new password, then spend the row."""
+    row_id, holder = await check_link(table, parts, noun=noun)
+    weakness = password_problem(new_password, email=holder.email, name=holder.name)
     if weakness:
         raise InvalidInput("The password is too weak.", errors=[FieldError("password", weakness)])
     spent = await (
         table.update({table.used_at: datetime.now(UTC)})
-        .where(table.id == row["id"], table.used_at.is_null())
+        .where(table.id == row_id, table.used_at.is_null())
         .returning(table.id)
     )
     if not spent:
         raise InvalidLink(f"This {noun} has already been used.")
-    return LinkHolder(user_id=row["user_id"], email=email)
+    return holder

@@ -16,7 +16,9 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from crm.platform.auth import Origin, load_tenant
+from crm.platform.auth import Origin, Principal, load_tenant
+from crm.platform.errors import FieldError, InvalidInput, NotFound
+from crm.platform.listing import MAX_ID
 from crm.platform.lockout import account_key, clear_failures
 from crm.platform.passwords import hash_password
 from crm.platform.ratelimit import check_rate_limit
@@ -24,9 +26,10 @@ from crm.platform.security import PUBLIC, client_address, origin_of
 from crm.platform.services import Services, services_of
 from crm.platform.signing import link_token, new_nonce, nonce_hash
 from crm.platform.tenancy import TenantRef, tenant_scope
-from crm.tenants.audit.services import record_audit
+from crm.tenants.audit.services import Actor, record_audit
 from crm.tenants.mail.outbox import queue_mail
 from crm.tenants.users.links import open_link, spend_link
+from crm.tenants.users.scopes import records_in_scope, require_right
 from crm.tenants.users.tables import AccessToken, PasswordReset, User
 
 PURPOSE = "password-reset"
@@ -72,22 +75,50 @@ async def request_password_reset(services: Services, tenant_slug: str, email: st
         )
         if user is None:
             return
-        nonce = new_nonce()
-        rows = await PasswordReset.insert(
-            PasswordReset(user_id=user["id"], token_hash=nonce_hash(nonce), expires_at=datetime.now(UTC) + VALID_FOR)
-        ).returning(PasswordReset.id)
-        token = link_token(services.settings.secret_key.reveal(), PURPOSE, tenant.id, rows[0]["id"], nonce)
-        subject, body = MAIL.get(user["locale"], MAIL["en"])
-        link = f"{services.settings.web.public_url.rstrip('/')}/reset/{token}"
-        await queue_mail(
-            to=email,
-            subject=subject,
-            body=body.format(name=user["name"], company=tenant.slug, link=link),
-            kind="password_reset",
+        await _mail_reset_link(services, tenant, user, origin.actor("anonymous", email), email=email)
+
+
+async def send_password_reset(services: Services, principal: Principal, user_id: int, *, origin: Origin) -> str:
+    """An admin sends user ``user_id`` a reset link (a forgotten password, a first sign-in
+    gone wrong); inside the open tenant scope. Their current password keeps working until
+    the link is used. The e-mail address it went to, for the page to say so."""
+    require_right(principal, "users", "update")
+    user = None
+    if 1 <= user_id <= MAX_ID:
+        visible = await records_in_scope(principal, "users", "update", User.id)
+        user = (
+            await User.select(User.id, User.name, User.locale, User.email, User.is_active)
+            .where(User.id == user_id, visible)
+            .first()
         )
-        await record_audit(
-            origin.actor("anonymous", email), "user.password_reset_requested", entity="user", entity_id=user["id"]
-        )
+    if user is None:
+        raise NotFound(f"There is no user {user_id} you may change.")
+    if not user["is_active"]:
+        # An inactive user could not sign in with the new password anyway (an invitee has
+        # their invitation link instead).
+        raise InvalidInput("The user is not active.", errors=[FieldError("user_id", "is not active")])
+    await _mail_reset_link(services, principal.tenant, user, origin.user(principal), email=user["email"])
+    email: str = user["email"]
+    return email
+
+
+async def _mail_reset_link(
+    services: Services, tenant: TenantRef, user: dict[str, Any], actor: Actor, *, email: str
+) -> None:
+    nonce = new_nonce()
+    rows = await PasswordReset.insert(
+        PasswordReset(user_id=user["id"], token_hash=nonce_hash(nonce), expires_at=datetime.now(UTC) + VALID_FOR)
+    ).returning(PasswordReset.id)
+    token = link_token(services.settings.secret_key.reveal(), PURPOSE, tenant.id, rows[0]["id"], nonce)
+    subject, body = MAIL.get(user["locale"], MAIL["en"])
+    link = f"{services.settings.web.public_url.rstrip('/')}/reset/{token}"
+    await queue_mail(
+        to=email,
+        subject=subject,
+        body=body.format(name=user["name"], company=tenant.slug, link=link),
+        kind="password_reset",
+    )
+    await record_audit(actor, "user.password_reset_requested", entity="user", entity_id=user["id"])
 
 
 async def confirm_password_reset(services: Services, token: str, password: str, origin: Origin) -> TenantRef:

@@ -72,3 +72,10 @@ class DepartmentList(msgspec.Struct, kw_only=True):
 class DepartmentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: str
     parent_id: int | None = None
+
+
+class DepartmentUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH: rename and/or move. Left out: unchanged; ``parent_id: null`` moves it to the top."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    parent_id: int | msgspec.UnsetType | None = msgspec.UNSET

@@ -32,6 +32,13 @@ _SUBTREE_USERS = (
 )
 
 
+def require_right(principal: Principal, entity: str, action: str) -> None:
+    """403 naming the right unless the role grants ``entity.action`` at all. The API's route
+    guard says the same; the console and other callers of the services rely on this one."""
+    if principal.scope(entity, action) == "none":
+        raise Forbidden(f"Your role does not allow {action} on {entity}.", permission=f"{entity}.{action}")
+
+
 async def records_in_scope(principal: Principal, entity: str, action: str, *owners: Column) -> Combinable:
     """SQL condition for the rows of ``entity`` that ``principal`` may ``action``.
 

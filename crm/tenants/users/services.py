@@ -16,8 +16,11 @@ from crm.tenants.audit.services import record_audit
 from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.configuration.tables import Role
 from crm.tenants.users.schemas import WorkingHours
-from crm.tenants.users.scopes import records_in_scope
-from crm.tenants.users.tables import Department, User
+from crm.tenants.users.scopes import records_in_scope, require_right
+from crm.tenants.users.tables import AccessToken, Department, User
+
+# The name of the access tokens that are console sessions (crm/admin_ui/sessions.py).
+CONSOLE_SESSION = "console"
 
 
 async def users_in_scope(principal: Principal, action: str) -> Combinable:
@@ -95,6 +98,7 @@ async def _role_problems(changes: dict[str, Any], values: dict[str, Any], errors
 
 async def update_user(principal: Principal, user_id: int, changes: dict[str, Any], *, origin: Origin) -> dict[str, Any]:
     """Change a user's profile, department and roles; audited with before and after."""
+    require_right(principal, "users", "update")
     condition = await users_in_scope(principal, "update")
     current = (
         await User.select(User.id, User.department_id, User.role, User.extra_roles, *_PROFILE_COLUMNS)
@@ -145,6 +149,7 @@ async def _apply(principal: Principal, current: dict[str, Any], values: dict[str
 
 
 async def create_department(principal: Principal, name: str, parent_id: int | None, *, origin: Origin) -> int:
+    require_right(principal, "departments", "create")
     name = name.strip()
     errors = []
     if not 1 <= len(name) <= 200:
@@ -167,7 +172,10 @@ async def create_department(principal: Principal, name: str, parent_id: int | No
 
 async def set_user_active(principal: Principal, user_id: int, active: bool, *, origin: Origin) -> None:
     """Deactivate or reactivate a user. Takes effect on the user's very next request: every
-    token is checked against ``is_active`` each time."""
+    token is checked against ``is_active`` each time. Deactivation also ends the user's
+    console sessions for good, so a later reactivation does not revive a browser left signed
+    in; their API tokens (integrations) only pause while the user is inactive."""
+    require_right(principal, "users", "update")
     if user_id == principal.user_id and not active:
         raise InvalidInput("You cannot deactivate yourself.", errors=[FieldError("user_id", "is you")])
     condition = await users_in_scope(principal, "update")
@@ -179,12 +187,24 @@ async def set_user_active(principal: Principal, user_id: int, active: bool, *, o
     if active:
         await ensure_room(principal, "users")
     await User.update({User.is_active: active}).where(User.id == user_id)
+    changes: dict[str, tuple[object, object]] = {"is_active": (not active, active)}
     if not active:
         await unlink_user(principal.tenant.id, user_id)  # the bot forgets them with the same commit
+        ended = (
+            await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)})
+            .where(
+                AccessToken.user_id == user_id,
+                AccessToken.name == CONSOLE_SESSION,
+                AccessToken.revoked_at.is_null(),
+            )
+            .returning(AccessToken.id)
+        )
+        if ended:
+            changes["console_sessions"] = (len(ended), 0)
     await record_audit(
         origin.actor("user", principal.email, principal.user_id),
         "user.reactivated" if active else "user.deactivated",
         entity="user",
         entity_id=user_id,
-        changes={"is_active": (not active, active)},
+        changes=changes,
     )

@@ -13,13 +13,14 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from crm.platform.auth import Principal, token_hash
+from crm.platform.auth import Origin, Principal, token_hash
 from crm.platform.errors import FieldError, InvalidInput, NotFound
 from crm.platform.listing import MAX_ID
 from crm.platform.passwords import hash_password, password_problem, verify_password
 from crm.platform.security import AUTHENTICATED, origin_of
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.audit.services import record_audit
+from crm.tenants.users.scopes import records_in_scope, require_right
 from crm.tenants.users.tables import AccessToken, User
 
 MAX_TOKEN_DAYS = 3650
@@ -102,14 +103,10 @@ class TokensController(Controller):
 
     @get("/", opt=AUTHENTICATED, operation_id="listApiTokens", summary="Your API tokens (never their secrets)")
     async def list_tokens(self, principal: NamedDependency[Principal]) -> TokenList:
-        rows = await read_in_tenant(
-            principal.tenant,
-            AccessToken.select(*READ_COLUMNS)
-            .where(AccessToken.user_id == principal.user_id)
-            .order_by(AccessToken.id)
-            .run,
-        )
-        return TokenList(items=msgspec.convert(rows, list[TokenRead]))
+        async def rows() -> list[dict[str, Any]]:
+            return await tokens_of(principal, principal.user_id)
+
+        return TokenList(items=msgspec.convert(await read_in_tenant(principal.tenant, rows), list[TokenRead]))
 
     @delete("/{token_id:int}", opt=AUTHENTICATED, operation_id="revokeApiToken", summary="Revoke one of your tokens")
     async def revoke(
@@ -119,23 +116,49 @@ class TokensController(Controller):
         token_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
     ) -> None:
         async with tenant_scope(principal.tenant):
-            revoked = (
-                await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)})
-                .where(
-                    AccessToken.id == token_id,
-                    AccessToken.user_id == principal.user_id,
-                    AccessToken.revoked_at.is_null(),
-                )
-                .returning(AccessToken.id)
-            )
-            if not revoked:
-                raise NotFound(f"You have no active token {token_id}.")
-            await record_audit(
-                origin_of(request).actor("user", principal.email, principal.user_id),
-                "auth.token_revoked",
-                entity="access_token",
-                entity_id=token_id,
-            )
+            await revoke_token_of(principal, principal.user_id, token_id, origin=origin_of(request))
+
+
+async def _covers(principal: Principal, user_id: int) -> None:
+    """Users may manage their own tokens; someone else's need the users.update scope over
+    that user (403 without the right at all, 404 outside its scope)."""
+    if user_id == principal.user_id:
+        return
+    require_right(principal, "users", "update")
+    if not 1 <= user_id <= MAX_ID or not await User.exists().where(
+        User.id == user_id, await records_in_scope(principal, "users", "update", User.id)
+    ):
+        raise NotFound(f"There is no user {user_id} you may change.")
+
+
+async def tokens_of(principal: Principal, user_id: int) -> list[dict[str, Any]]:
+    """The tokens of user ``user_id`` (console sessions included; never their secrets), by id,
+    inside the open tenant scope."""
+    await _covers(principal, user_id)
+    rows: list[dict[str, Any]] = (
+        await AccessToken.select(*READ_COLUMNS).where(AccessToken.user_id == user_id).order_by(AccessToken.id)
+    )
+    return rows
+
+
+async def revoke_token_of(principal: Principal, user_id: int, token_id: int, *, origin: Origin) -> None:
+    """Revoke token ``token_id`` of user ``user_id``: it stops working on its next request."""
+    await _covers(principal, user_id)
+    revoked = (
+        await AccessToken.update({AccessToken.revoked_at: datetime.now(UTC)})
+        .where(AccessToken.id == token_id, AccessToken.user_id == user_id, AccessToken.revoked_at.is_null())
+        .returning(AccessToken.id)
+    )
+    if not revoked:
+        raise NotFound(f"There is no active token {token_id}.")
+    await record_audit(
+        origin.user(principal),
+        "auth.token_revoked",
+        entity="access_token",
+        entity_id=token_id,
+        # Whose token it was: an admin may revoke another user's.
+        changes={"revoked": (False, True), "user_id": (user_id, user_id)},
+    )
 
 
 class PasswordChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
