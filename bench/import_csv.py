@@ -59,8 +59,8 @@ from typing import Any
 
 import asyncpg
 
-import crm.tenants.imports.controllers as import_controllers
 import crm.tenants.imports.runner as runner
+import crm.tenants.imports.services as import_services
 from bench.common import bench_database, open_bench_services, server_version, settle
 from bench.crm_core import load, login, served, tracing
 from bench.crm_data import FULL as FULL_WORLD
@@ -286,7 +286,7 @@ def timed_phases() -> Iterator[Phases]:
         patched.append((module, "tenant_scope", original))
         module.tenant_scope = timed
 
-    wrap_sync(import_controllers, "read_rows", "upload: read_rows (decode + csv)")
+    wrap_sync(import_services, "read_rows", "upload: read_rows (decode + csv)")
     wrap_sync(runner, "read_rows", "runner: read_rows (decode + csv)")
     wrap_sync(runner, "parse_row", "runner: parse_row (all rows, in the parse thread)")
     wrap_async(runner, "_without_duplicates", "runner: _without_duplicates")

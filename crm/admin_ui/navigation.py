@@ -24,7 +24,7 @@ NAV = (
     NavItem("/tasks", "nav.tasks", "tasks", module="tasks"),
     NavItem("/planner", "nav.planner", "tasks", module="tasks"),
     NavItem("/mailings", "nav.mailings", "mailings", module="mailings"),
-    NavItem("/import", "nav.import", "clients", action="create", module="clients"),
+    NavItem("/import", "nav.import", "imports", action="create", module="import_export"),
     NavItem("/telegram", "nav.telegram", "clients", module="bot"),
     NavItem("/admin/users", "nav.users", "users", admin=True),
     NavItem("/admin/departments", "nav.departments", "departments", admin=True),

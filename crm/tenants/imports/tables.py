@@ -12,7 +12,9 @@ from crm.tenants.users.tables import User
 class ImportJob(Table, tablename="imports"):
     id = Serial(primary_key=True)
     entity = Varchar(length=20, default="clients")
-    status = Varchar(length=10, default="queued")  # queued | running | done | failed | cancelled
+    # queued | running | done | failed | cancelled; draft: a file the console's wizard keeps while
+    # its author checks the mapping (never listed, never run until started)
+    status = Varchar(length=10, default="queued")
     filename = Varchar(length=255, default="")
     content = Bytea()  # the file as uploaded; read only by the job
     # {"column header": "field"} as detected or given; columns mapped to nothing are ignored.
