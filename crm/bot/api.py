@@ -12,13 +12,11 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_201_CREATED
 
-from crm.bot.links import issue_link_code
+from crm.bot.link_requests import request_deep_link
 from crm.bot.runtime import BotRuntime
 from crm.platform.auth import Principal
 from crm.platform.errors import CrmError
 from crm.platform.security import AUTHENTICATED, origin_of, requires_module
-from crm.platform.tenancy import tenant_scope
-from crm.tenants.audit.services import record_audit
 
 
 class TelegramNotConfigured(CrmError):
@@ -52,13 +50,5 @@ class TelegramLinkController(Controller):
         runtime: BotRuntime | None = state.get("telegram")
         if runtime is None:
             raise TelegramNotConfigured("This installation has no Telegram bot (CRM_TELEGRAM_BOT_TOKEN is not set).")
-        username = await runtime.username()
-        async with tenant_scope(principal.tenant):
-            code = await issue_link_code(principal.tenant.id, principal.user_id)
-            await record_audit(
-                origin_of(request).user(principal),
-                "telegram.link_requested",
-                entity="user",
-                entity_id=principal.user_id,
-            )
-        return TelegramLink(url=f"https://t.me/{username}?start={code.code}", expires_at=code.expires_at)
+        link = await request_deep_link(runtime, principal, origin=origin_of(request))
+        return TelegramLink(url=link.url, expires_at=link.expires_at)
