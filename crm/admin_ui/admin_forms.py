@@ -114,6 +114,7 @@ SETTINGS_TABS = (
     ("/admin/settings/pipelines", "settings.tab.pipelines", "deals"),
     ("/admin/settings/fields", "settings.tab.fields", "custom_fields"),
     ("/admin/settings/mail", "settings.tab.mail", None),
+    ("/admin/settings/webforms", "settings.tab.webforms", "webforms"),
 )
 
 

@@ -1,6 +1,6 @@
 """Settings pages of the console: the company profile here; call outcomes and task types,
-pipelines, custom fields and mail in their own modules, and the plan page — all collected
-in :data:`CONTROLLERS`.
+pipelines, custom fields, mail and web forms in their own modules, and the plan page — all
+collected in :data:`CONTROLLERS`.
 
 Who may see and change them is what the settings API allows: ``settings.read`` to look,
 ``settings.update`` to change; a user who may only read sees the values without the buttons.
@@ -16,7 +16,13 @@ import phonenumbers
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from crm.admin_ui import admin_billing, admin_settings_fields, admin_settings_lists, admin_settings_mail
+from crm.admin_ui import (
+    admin_billing,
+    admin_settings_fields,
+    admin_settings_lists,
+    admin_settings_mail,
+    admin_settings_webforms,
+)
 from crm.admin_ui import admin_settings_pipelines as pipelines
 from crm.admin_ui.admin_forms import after_save, ensure_allowed, field_errors, notice_of, settings_tabs, text
 from crm.admin_ui.console import Console, open_console, render
@@ -134,6 +140,7 @@ CONTROLLERS: list[type] = [
     *pipelines.CONTROLLERS,
     *admin_settings_fields.CONTROLLERS,
     *admin_settings_mail.CONTROLLERS,
+    *admin_settings_webforms.CONTROLLERS,
     *admin_billing.CONTROLLERS,
 ]
 

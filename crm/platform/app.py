@@ -40,6 +40,7 @@ from crm.tenants.deals import controllers as deals
 from crm.tenants.imports import controllers as imports
 from crm.tenants.imports import export
 from crm.tenants.leads import controllers as leads
+from crm.tenants.leads import web_forms_api
 from crm.tenants.mail.sender import MailSettingsController
 from crm.tenants.mailings import controllers as mailings
 from crm.tenants.notifications import controllers as notifications
@@ -136,6 +137,7 @@ def create_app(
             AuditController,
             *clients.CONTROLLERS,
             *leads.CONTROLLERS,
+            *web_forms_api.CONTROLLERS,
             *deals.CONTROLLERS,
             *activities.CONTROLLERS,
             *tasks.CONTROLLERS,

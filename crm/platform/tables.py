@@ -103,6 +103,15 @@ class BotConversationState(Table, tablename="bot_fsm", schema="platform"):
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
+class WebFormKey(Table, tablename="web_form_keys", schema="platform"):
+    """The SHA-256 of an active web form's public key, and whose form it is
+    (crm/tenants/leads/web_forms.py): a submission finds its company in one lookup."""
+
+    key_hash = Varchar(length=64, primary_key=True)
+    tenant_id = Varchar(length=32)
+    form_id = Integer()
+
+
 PLATFORM_TABLES: list[type[Table]] = [
     Tenant,
     Identity,
@@ -112,4 +121,5 @@ PLATFORM_TABLES: list[type[Table]] = [
     TelegramLink,
     TelegramLinkCode,
     BotConversationState,
+    WebFormKey,
 ]

@@ -13,6 +13,7 @@ from crm.tenants.configuration.tables import Pipeline, PipelineStage, Role, Tena
 from crm.tenants.deals.tables import DEAL_DDL, Deal, DealStageChange
 from crm.tenants.imports.tables import ImportJob
 from crm.tenants.leads.tables import LEAD_DDL, Lead
+from crm.tenants.leads.web_form_tables import WEB_FORM_DDL, WebForm
 from crm.tenants.mail.tables import OutboxMessage
 from crm.tenants.mailings.tables import MAILING_DDL, Delivery, Mailing, MailTemplate, Segment, Unsubscribe
 from crm.tenants.notifications.tables import NOTIFICATION_DDL, Notification
@@ -67,6 +68,7 @@ TENANT_TABLES: list[type[Table]] = [
     Notification,
     ReminderSent,
     ReminderQueued,
+    WebForm,
 ]
 
 EXTRA_DDL: tuple[str, ...] = (
@@ -83,6 +85,7 @@ EXTRA_DDL: tuple[str, ...] = (
     *MAILING_DDL,
     *NOTIFICATION_DDL,
     *REMINDER_DDL,
+    *WEB_FORM_DDL,
 )
 
 
