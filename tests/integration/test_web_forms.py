@@ -88,10 +88,11 @@ async def test_a_plain_form_post_becomes_a_lead_of_its_company_only(
     mine = await http.get("/api/v1/leads", headers=ivan.auth)
     assert [item["id"] for item in mine.json()["items"]] == [lead["id"]]
     [created] = await audit(http, romashka, action="lead.created")
-    assert (created["actor_kind"], created["actor_label"], created["entity_id"]) == (
+    assert (created["actor_kind"], created["actor_label"], created["entity_id"], created["channel"]) == (
         "anonymous",
         "web_form:Заявка с сайта",
         str(lead["id"]),
+        "web_form",
     )
 
     # JSON from a script: 201 {"ok": true}; the other company's form has no responsible.

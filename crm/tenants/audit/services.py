@@ -23,7 +23,7 @@ from crm.platform.tenancy import scope_connection
 
 GENESIS = "0" * 64
 ACTOR_KINDS = ("user", "bot", "process", "system", "import", "anonymous")
-CHANNELS = ("api", "console", "bot", "worker", "cli")
+CHANNELS = ("api", "console", "bot", "worker", "cli", "web_form")
 # Values of these fields never enter the log; that they changed does.
 SENSITIVE_FIELDS = frozenset({"password", "password_hash", "token", "token_hash", "secret", "totp_secret"})
 REDACTED = "[redacted]"

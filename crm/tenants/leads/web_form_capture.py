@@ -16,6 +16,7 @@ may post it; none listed means any site. A browser post from a site not listed i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -231,7 +232,7 @@ class WebFormCaptureController(Controller):
             # A bot that filled the hidden field hears what a person would; only nothing is stored.
             if not fields.get(HONEYPOT, "").strip():
                 submission = Submission(**{name: fields.get(name, "") for name in FIELDS})
-                await capture_lead(target, submission, origin=origin_of(request))
+                await capture_lead(target, submission, origin=replace(origin_of(request), channel="web_form"))
             response = answer(target, request, fields)
         except CrmError as error:
             # Problems too carry the CORS headers, so the site's script can read which field was wrong.

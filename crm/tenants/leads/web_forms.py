@@ -351,7 +351,7 @@ async def capture_lead(target: FormTarget, submission: Submission, *, origin: Or
     """The visitor's submission as a new lead (source ``web_form``) of the form's company;
     422 naming each bad field (``name``, ``phone``, ``email``, ``company``, ``comment``).
     Audited as an anonymous actor labelled ``web_form:<form name>`` on ``origin``'s channel
-    (the public API's: the audit log has no channel of its own for web forms)."""
+    (``web_form`` for the public capture route)."""
     errors: list[FieldError] = []
     name = clean_text("name", submission.name, errors, required=True, limit=MAX_NAME)
     company_name = clean_text("company", submission.company, errors, required=False, limit=MAX_NAME)
