@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from piccolo.columns.combination import WhereRaw
+from piccolo.columns.combination import Combinable, WhereRaw
 
 from crm.platform.auth import Principal
 from crm.platform.errors import FieldError, InvalidInput
@@ -51,6 +51,16 @@ class ClientFilters:
     created_at_to: datetime | None = None
     # custom.<key>=<value> query parameters, as typed
     custom: dict[str, str] = field(default_factory=dict)
+    # Only these clients (the console narrows search hits with the other filters).
+    ids: tuple[int, ...] | None = None
+    # Only clients nobody has contacted for this many days (see not_contacted_since).
+    dormant_days: int | None = None
+
+
+def not_contacted_since(threshold: datetime) -> Combinable:
+    """Clients whose last completed activity is before ``threshold``, or that were never
+    contacted and were created before it: what "dormant" means everywhere."""
+    return (Client.last_contact_at < threshold) | (Client.last_contact_at.is_null() & (Client.created_at < threshold))
 
 
 async def list_clients(
@@ -78,6 +88,10 @@ async def list_clients(
             query = query.where(await _text_match(filters.q.strip()))
         if filters.custom:
             query = query.where(WhereRaw("custom @> {}::jsonb", json.dumps(await _custom_match(filters.custom))))
+        if filters.ids is not None:
+            query = query.where(Client.id.is_in(list(filters.ids)) if filters.ids else WhereRaw("FALSE"))
+        if filters.dormant_days is not None:
+            query = query.where(not_contacted_since(datetime.now(UTC) - timedelta(days=filters.dormant_days)))
         rows = await page_query(query, ordering, cursor, limit).output(load_json=True).run()
         items, after = page_of(rows, ordering, limit)
         return await with_relations(principal, items), after

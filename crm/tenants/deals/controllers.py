@@ -15,7 +15,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from crm.platform.auth import Principal
-from crm.platform.errors import FieldError, InvalidInput, NotFound
+from crm.platform.errors import NotFound
 from crm.platform.listing import (
     DEFAULT_LIMIT,
     MAX_ID,
@@ -24,14 +24,13 @@ from crm.platform.listing import (
     Limit,
     ListSpec,
     Sort,
-    escape_like,
     page_of,
     page_query,
 )
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant
+from crm.tenants.deals.listing import DEAL_LIST, DealFilters, list_deals
 from crm.tenants.deals.pipelines import (
-    STAGE_KINDS,
     add_stage,
     create_pipeline,
     delete_stage,
@@ -56,28 +55,16 @@ from crm.tenants.deals.schemas import (
     StageUpdate,
 )
 from crm.tenants.deals.services import (
-    OWNERS,
-    READ_COLUMNS,
     create_deal,
     deal_in_scope,
     delete_deal,
     move_deal,
     update_deal,
 )
-from crm.tenants.deals.tables import Deal, DealStageChange
-from crm.tenants.users.scopes import records_in_scope
+from crm.tenants.deals.tables import DealStageChange
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 
-DEAL_LIST = ListSpec(
-    sortable={
-        "id": Deal.id,
-        "created_at": Deal.created_at,
-        "amount": Deal.amount,
-        "stage_changed_at": Deal.stage_changed_at,
-        "title": Deal.title,
-    }
-)
 HISTORY_LIST = ListSpec(
     sortable={"id": DealStageChange.id, "changed_at": DealStageChange.changed_at}, default_sort="changed_at"
 )
@@ -210,42 +197,19 @@ class DealsController(Controller):
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> DealPage:
-        ordering = DEAL_LIST.ordering(sort)
-        errors = []
-        if status is not None and status not in STAGE_KINDS:
-            errors.append(FieldError("status", f"must be one of {', '.join(STAGE_KINDS)}"))
-        for name, bound in (("amount_from", amount_from), ("amount_to", amount_to)):
-            if bound is not None and not bound.is_finite():
-                errors.append(FieldError(name, "must be a number"))
-        if errors:
-            raise InvalidInput("The filters are not valid.", errors=errors)
-
-        async def page() -> list[dict[str, Any]]:
-            visible = await records_in_scope(principal, "deals", "read", *OWNERS)
-            query = Deal.select(*READ_COLUMNS).where(visible).output(load_json=True)
-            equal = (
-                (Deal.client_id, client_id),
-                (Deal.pipeline_id, pipeline_id),
-                (Deal.stage_id, stage_id),
-                (Deal.status, status),
-                (Deal.responsible_id, responsible_id),
-            )
-            for column, wanted in equal:
-                if wanted is not None:
-                    query = query.where(column == wanted)
-            if q and q.strip():
-                query = query.where(Deal.title.ilike(f"%{escape_like(q.strip())}%"))
-            if amount_from is not None:
-                query = query.where(Deal.amount >= amount_from)
-            if amount_to is not None:
-                query = query.where(Deal.amount < amount_to)
-            if expected_close_on_from is not None:
-                query = query.where(Deal.expected_close_on >= expected_close_on_from)
-            if expected_close_on_to is not None:
-                query = query.where(Deal.expected_close_on < expected_close_on_to)
-            return await page_query(query, ordering, cursor, limit).run()
-
-        rows, after = page_of(await read_in_tenant(principal.tenant, page), ordering, limit)
+        filters = DealFilters(
+            client_id=client_id,
+            pipeline_id=pipeline_id,
+            stage_id=stage_id,
+            status=status,
+            responsible_id=responsible_id,
+            q=q,
+            amount_from=amount_from,
+            amount_to=amount_to,
+            expected_close_on_from=expected_close_on_from,
+            expected_close_on_to=expected_close_on_to,
+        )
+        rows, after = await list_deals(principal, filters, DEAL_LIST.ordering(sort), cursor, limit)
         return DealPage(items=msgspec.convert(rows, list[DealRead]), next_cursor=after)
 
     @post(

@@ -26,6 +26,7 @@ from crm.platform.listing import DEFAULT_LIMIT, Cursor, IdFilter, Limit, ListSpe
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant, scope_connection, tenant_scope
 from crm.tenants.audit.services import record_audit
+from crm.tenants.clients._listing import not_contacted_since
 from crm.tenants.clients.tables import Client
 from crm.tenants.tasks.schemas import AwareDatetime
 from crm.tenants.tasks.services import MAX_TITLE, aware_utc, task_type_keys
@@ -99,7 +100,7 @@ async def dormant_conditions(
     threshold = datetime.now(UTC) - timedelta(days=days)
     conditions: list[Combinable] = [
         await records_in_scope(principal, "clients", "read", Client.responsible_id, Client.author_id),
-        (Client.last_contact_at < threshold) | (Client.last_contact_at.is_null() & (Client.created_at < threshold)),
+        not_contacted_since(threshold),
     ]
     if status is not None:
         conditions.append(Client.status == status)
