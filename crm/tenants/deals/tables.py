@@ -46,7 +46,8 @@ class DealStageChange(Table, tablename="deal_stage_changes"):
 DEAL_DDL: tuple[str, ...] = (
     'CREATE INDEX deals_client_id ON "deals" ("client_id")',
     # The kanban: a stage's latest deals (migration 19).
-    'CREATE INDEX deals_stage_recent ON "deals" ("stage_id", "stage_changed_at" DESC, "id" DESC)',
+    'CREATE INDEX deals_stage_recent ON "deals" ("stage_id", "stage_changed_at" DESC, "id" DESC)'
+    ' INCLUDE ("currency", "amount", "responsible_id", "author_id")',
     'CREATE INDEX deals_responsible_id ON "deals" ("responsible_id")',
     'CREATE INDEX deal_stage_changes_deal_id ON "deal_stage_changes" ("deal_id", "changed_at")',
     # Search matches titles the way it matches client names (see crm/tenants/search).
