@@ -29,7 +29,7 @@ from crm.tenants.clients._duplicates import DuplicateClient
 from crm.tenants.clients._listing import CLIENT_LIST, ClientFilters, list_clients
 from crm.tenants.clients.schemas import STATUSES, ClientCreate, ClientRead
 from crm.tenants.clients.services import create_client
-from crm.tenants.search.services import search
+from crm.tenants.search.services import CLIENTS_ONLY, search
 from crm.tenants.tasks.reads import zone_of
 from crm.tenants.users.services import users_in_scope
 from crm.tenants.users.tables import User
@@ -225,7 +225,7 @@ async def find_clients(principal: Principal, query: ListQuery) -> Results:
     if not query.searching:
         items, after = await list_clients(principal, query.filters(), CLIENT_LIST.ordering(None), query.cursor, PAGE)
         return Results(items, after)
-    hits = [hit.id for hit in await search(principal, query.q, SEARCH_HITS) if hit.type == "client"]
+    hits = [hit.id for hit in await search(principal, query.q, SEARCH_HITS, only=CLIENTS_ONLY)]
     if not hits:
         return Results(ranked=True)
     items, _ = await list_clients(principal, query.filters(tuple(hits)), CLIENT_LIST.ordering(None), None, len(hits))

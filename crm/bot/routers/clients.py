@@ -26,7 +26,7 @@ from crm.platform.errors import NotFound
 from crm.tenants.activities.services import call_outcomes
 from crm.tenants.card.schemas import CardTask, ClientCard
 from crm.tenants.card.services import client_card
-from crm.tenants.search.services import Hit, search
+from crm.tenants.search.services import CLIENTS_ONLY, Hit, search
 from crm.tenants.tasks.reads import zone_of
 
 # The search API's bounds on the text typed.
@@ -65,7 +65,7 @@ async def find(message: Message, typed: str, staff: Principal, words: WorkTexts)
     if not may(staff, "clients", "clients", "read"):
         await message.answer(words("denied"))
         return
-    hits = [hit for hit in await search(staff, text, RESULTS * 2) if hit.type == "client"][:RESULTS]
+    hits = await search(staff, text, RESULTS, only=CLIENTS_ONLY)
     if not hits:
         await message.answer(words("find.none", q=text))
         return

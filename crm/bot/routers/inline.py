@@ -14,7 +14,7 @@ from aiogram.types import InlineQuery, InlineQueryResultArticle, InlineQueryResu
 from crm.bot.routers.clients import MAX_QUERY, MIN_QUERY, contacts_of
 from crm.bot.work_texts import may
 from crm.platform.auth import Principal
-from crm.tenants.search.services import search
+from crm.tenants.search.services import CLIENTS_ONLY, search
 
 INLINE_RESULTS = 10
 
@@ -29,8 +29,7 @@ async def find_inline(query: InlineQuery, staff: Principal) -> None:
     text = " ".join(query.query.split())
     results: list[InlineQueryResultUnion] = []
     if MIN_QUERY <= len(text) <= MAX_QUERY and may(staff, "clients", "clients", "read"):
-        hits = await search(staff, text, INLINE_RESULTS * 2)
-        for hit in [hit for hit in hits if hit.type == "client"][:INLINE_RESULTS]:
+        for hit in await search(staff, text, INLINE_RESULTS, only=CLIENTS_ONLY):
             results.append(
                 InlineQueryResultArticle(
                     id=f"client-{hit.id}",

@@ -35,7 +35,7 @@ are skipped when the edition has no deals module.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,12 +99,18 @@ def is_contact(q: str) -> bool:
     return bool(PHONE_LIKE.fullmatch(q)) and sum(c.isdigit() for c in q) >= MIN_SUFFIX_DIGITS
 
 
-async def search(principal: Principal, q: str, limit: int) -> list[Hit]:
-    """The ``limit`` best hits for ``q`` among the records ``principal`` may read."""
+# What a client lookup wants (the bot, the console's client list): no deals, no tasks.
+CLIENTS_ONLY = frozenset({"clients"})
+
+
+async def search(principal: Principal, q: str, limit: int, *, only: Collection[str] | None = None) -> list[Hit]:
+    """The ``limit`` best hits for ``q`` among the records ``principal`` may read; ``only``
+    names the kinds wanted (``{"clients"}``: the bot's client lookup), None for all."""
     edition = shipped_editions()[principal.tenant.edition]
 
     def may_read(module: str) -> bool:
-        return edition.has_module(module) and principal.scope(module, "read") != "none"
+        wanted = only is None or module in only
+        return wanted and edition.has_module(module) and principal.scope(module, "read") != "none"
 
     async def work() -> list[Hit]:
         if is_contact(q):
