@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from crm.bot.callbacks import CompanyChoice, LanguageChoice
+from crm.bot.keyboard_builder import Keyboard
 from crm.bot.links import LinkedCompany
 from crm.bot.texts import LANGUAGE_NAMES
 
 
 def companies_keyboard(companies: Sequence[LinkedCompany], current: str) -> InlineKeyboardMarkup:
     """One button per linked company, the current one ticked."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for company in companies:
         mark = "✓ " if company.tenant_id == current else ""
         builder.button(text=f"{mark}{company.name}", callback_data=CompanyChoice(tenant_id=company.tenant_id))
@@ -23,7 +23,7 @@ def companies_keyboard(companies: Sequence[LinkedCompany], current: str) -> Inli
 
 
 def languages_keyboard(current: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for locale, name in LANGUAGE_NAMES.items():
         mark = "✓ " if locale == current else ""
         builder.button(text=f"{mark}{name}", callback_data=LanguageChoice(locale=locale))

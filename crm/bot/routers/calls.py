@@ -20,7 +20,6 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from crm.bot.callbacks import (
     CalendarBlank,
@@ -33,6 +32,7 @@ from crm.bot.callbacks import (
     WorkStep,
 )
 from crm.bot.date_picker import calendar_keyboard, months_shown, parse_typed_date
+from crm.bot.keyboard_builder import Keyboard
 from crm.bot.links import BOT
 from crm.bot.routers.tasks import NewTask, problems_of, quick_due
 from crm.bot.texts import Texts
@@ -118,7 +118,7 @@ async def start(
         await _reply(query, words("call.comment"), _comment_keyboard(words))
         return
     await state.set_state(LogCall.outcome)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for index, item in enumerate(outcomes):
         names = item.get("names") or {}
         builder.button(
@@ -347,7 +347,7 @@ async def _conversation(state: FSMContext, staff: Principal) -> dict[str, Any] |
 
 async def _next_step_question(outcome: str | None, words: WorkTexts, today: date) -> tuple[str, InlineKeyboardMarkup]:
     required = await next_step_required("call", "done", outcome)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for days in NEXT_STEP_DAYS:
         builder.button(text=words(f"next.{days}"), callback_data=CallNextStep(days=days))
     builder.button(text=words("next.pick"), callback_data=CallPickDate(year=today.year, month=today.month))
@@ -359,7 +359,7 @@ async def _next_step_question(outcome: str | None, words: WorkTexts, today: date
 
 
 def _comment_keyboard(words: WorkTexts) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=words("button.skip"), callback_data=WorkStep(action="skip"))
     builder.button(text=words("button.cancel"), callback_data=WorkStep(action="cancel"))
     return builder.as_markup()

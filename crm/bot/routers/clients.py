@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from crm.bot.callbacks import CallLogStart, ClientCardOpen, ClientDeals, ClientHistory, NewTaskStart, TaskReassign
+from crm.bot.keyboard_builder import Keyboard
 from crm.bot.routers.tasks import may_reassign
 from crm.bot.texts import Texts
 from crm.bot.work_texts import MAX_MESSAGE, WorkTexts, label, may
@@ -69,7 +69,7 @@ async def find(message: Message, typed: str, staff: Principal, words: WorkTexts)
     if not hits:
         await message.answer(words("find.none", q=text))
         return
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for hit in hits:
         builder.button(
             text=label(" · ".join([hit.title, *contacts_of(hit)])), callback_data=ClientCardOpen(client_id=hit.id)
@@ -161,7 +161,7 @@ def card_keyboard(
 ) -> InlineKeyboardMarkup | None:
     """Log call / New task and History / Deals, each where the edition and the role allow
     it; Reassign for the open tasks shown when the role may give tasks to others."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     rows = []
     for pair in (
         (

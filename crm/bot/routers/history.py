@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from crm.bot.callbacks import ClientCardOpen, ClientDeals, ClientHistory
+from crm.bot.keyboard_builder import Keyboard
 from crm.bot.routers.clients import activity_line
 from crm.bot.texts import Texts
 from crm.bot.work_texts import MAX_MESSAGE, WorkTexts, label, may
@@ -72,7 +72,7 @@ async def show_history(query: CallbackQuery, callback_data: ClientHistory, staff
     for row in page:
         line = activity_line(row["kind"], row["occurred_at"], row["outcome"], row["comment"], outcomes, zone, words)
         lines.append(line + (f" ({row['author']})" if row["author"] else ""))
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if more:
         last = page[-1]
         moment = int(last["occurred_at"].timestamp() * 1_000_000)
@@ -124,7 +124,7 @@ async def show_deals(query: CallbackQuery, callback_data: ClientDeals, staff: Pr
 
 
 def _back(client_id: int, words: WorkTexts) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=label(words("button.card")), callback_data=ClientCardOpen(client_id=client_id))
     return builder.as_markup()
 

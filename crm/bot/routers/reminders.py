@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from crm.bot.callbacks import ClientCardOpen, ReminderDone, ReminderSnooze
+from crm.bot.keyboard_builder import Keyboard
 from crm.bot.links import BOT
 from crm.bot.reminder_texts import reminder_text
 from crm.platform.auth import Principal
@@ -31,7 +31,7 @@ def create_router() -> Router:
 
 def reminder_keyboard(locale: str, task_id: int, client_id: int | None) -> InlineKeyboardMarkup:
     """Done; the three snoozes in one row; Open client when the user may see the client."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=reminder_text(locale, "button.done"), callback_data=ReminderDone(task_id=task_id))
     for choice in SNOOZE_CHOICES:
         builder.button(

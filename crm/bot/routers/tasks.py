@@ -17,9 +17,9 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from crm.bot.callbacks import AgendaTaskDone, NewTaskDue, NewTaskStart, TaskReassign, TaskReassignTo, WorkStep
+from crm.bot.keyboard_builder import Keyboard
 from crm.bot.links import BOT
 from crm.bot.texts import Texts
 from crm.bot.work_texts import WorkTexts, label, may
@@ -109,7 +109,7 @@ async def agenda(staff: Principal, view: str) -> tuple[str, InlineKeyboardMarkup
         return words(f"{view}.empty"), None
     clients = await _client_names(staff, {row["client_id"] for row in rows if row["client_id"]})
     groups: dict[str, list[str]] = {}
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for row in rows:
         due: datetime = row["due_at"]
         overdue = due < now
@@ -189,7 +189,7 @@ async def take_title(message: Message, staff: Principal, texts: Texts, state: FS
         return
     await state.update_data(title=(message.text or "").strip())
     await state.set_state(NewTask.due)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for days in QUICK_DAYS:
         builder.button(text=words("due.0" if days == 0 else f"next.{days}"), callback_data=NewTaskDue(days=days))
     builder.button(text=words("button.cancel"), callback_data=WorkStep(action="cancel"))
@@ -262,7 +262,7 @@ async def choose_assignee(query: CallbackQuery, callback_data: TaskReassign, sta
     if task["status"] != "open" or not people:
         await query.answer(words("task.closed" if task["status"] != "open" else "reassign.nobody"), show_alert=True)
         return
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for person in people:
         builder.button(
             text=label(person["name"]), callback_data=TaskReassignTo(task_id=task["id"], user_id=person["id"])
@@ -295,7 +295,7 @@ async def reassign(query: CallbackQuery, callback_data: TaskReassignTo, staff: P
 
 
 def cancel_keyboard(words: WorkTexts) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=words("button.cancel"), callback_data=WorkStep(action="cancel"))
     return builder.as_markup()
 
