@@ -22,7 +22,6 @@ NODE_MODULES = Path(os.environ.get("CRM_ASSETS_DIR") or Path(__file__).resolve()
 VENDOR = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "pico.min.css": "@picocss/pico/css/pico.min.css",
-    "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
     "qrcode.js": "qrcode-generator/dist/qrcode.js",
 }
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
