@@ -6,7 +6,6 @@ later stays on the calls logged with it (they keep its key).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -15,39 +14,23 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from crm.platform.auth import Origin, Principal
-from crm.platform.errors import FieldError, Forbidden, InvalidInput
+from crm.platform.errors import Forbidden
 from crm.platform.security import origin_of, permission, requires_module
 from crm.platform.tenancy import read_in_tenant, tenant_scope
 from crm.tenants.activities.schemas import CallOutcome
 from crm.tenants.activities.services import call_outcomes
 from crm.tenants.audit.services import record_audit
+from crm.tenants.configuration.keyed_lists import clean_keyed_list
 from crm.tenants.configuration.settings import replace_setting
-
-KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-MAX_OUTCOMES = 50
-MAX_NAME = 100
 
 
 def _clean(outcomes: list[CallOutcome]) -> list[dict[str, Any]]:
-    errors: list[FieldError] = []
-    if not 1 <= len(outcomes) <= MAX_OUTCOMES:
-        errors.append(FieldError("body", f"must list 1 to {MAX_OUTCOMES} outcomes"))
-    seen: set[str] = set()
-    cleaned = []
-    for index, outcome in enumerate(outcomes):
-        if not KEY.fullmatch(outcome.key):
-            errors.append(FieldError(f"{index}.key", "must be a-z, 0-9 and _, starting with a letter, at most 50"))
-        elif outcome.key in seen:
-            errors.append(FieldError(f"{index}.key", "repeats an earlier outcome"))
-        seen.add(outcome.key)
-        names = {"ru": outcome.names.ru.strip(), "en": outcome.names.en.strip()}
-        for language, name in names.items():
-            if not 1 <= len(name) <= MAX_NAME:
-                errors.append(FieldError(f"{index}.names.{language}", f"must be 1 to {MAX_NAME} characters"))
-        cleaned.append({"key": outcome.key, "names": names, "requires_next_step": outcome.requires_next_step})
-    if errors:
-        raise InvalidInput("The call outcomes have invalid fields.", errors=errors)
-    return cleaned
+    return clean_keyed_list(
+        outcomes,
+        noun="call outcome",
+        minimum=1,
+        extra=lambda outcome: {"requires_next_step": outcome.requires_next_step},
+    )
 
 
 async def replace_call_outcomes(

@@ -7,19 +7,15 @@ can no longer choose it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
 from crm.platform.auth import Origin, Principal
-from crm.platform.errors import FieldError, Forbidden, InvalidInput
+from crm.platform.errors import Forbidden
 from crm.tenants.audit.services import record_audit
+from crm.tenants.configuration.keyed_lists import clean_keyed_list
 from crm.tenants.configuration.settings import replace_setting, setting
-
-KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-MAX_TYPES = 50
-MAX_NAME = 100
 
 
 class TaskTypeNames(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -39,25 +35,7 @@ async def task_types() -> list[dict[str, Any]]:
 
 def clean_task_types(types: list[TaskType]) -> list[dict[str, Any]]:
     """The types in their stored form; 422 naming every bad field (``2.names.ru``)."""
-    errors: list[FieldError] = []
-    if len(types) > MAX_TYPES:
-        errors.append(FieldError("body", f"at most {MAX_TYPES} task types"))
-    seen: set[str] = set()
-    cleaned = []
-    for index, item in enumerate(types):
-        if not KEY.fullmatch(item.key):
-            errors.append(FieldError(f"{index}.key", "must be a-z, 0-9 and _, starting with a letter, at most 50"))
-        elif item.key in seen:
-            errors.append(FieldError(f"{index}.key", "repeats an earlier task type"))
-        seen.add(item.key)
-        names = {"ru": item.names.ru.strip(), "en": item.names.en.strip()}
-        for language, name in names.items():
-            if not 1 <= len(name) <= MAX_NAME:
-                errors.append(FieldError(f"{index}.names.{language}", f"must be 1 to {MAX_NAME} characters"))
-        cleaned.append({"key": item.key, "names": names})
-    if errors:
-        raise InvalidInput("The task types have invalid fields.", errors=errors)
-    return cleaned
+    return clean_keyed_list(types, noun="task type")
 
 
 async def replace_task_types(principal: Principal, types: list[TaskType], *, origin: Origin) -> list[dict[str, Any]]:
