@@ -14,23 +14,13 @@ from typing import Any
 
 from litestar import Request, Response
 
-from crm.admin_ui.console import Console, is_htmx, redirect
+from crm.admin_ui.console import Console, is_htmx, redirect, require
 from crm.admin_ui.texts import add_texts
-from crm.platform.errors import CrmError, Forbidden
-from crm.platform.security import ensure_module
+from crm.platform.errors import CrmError
 
 Form = Mapping[str, Any]
 # Rows a list form may post: above the services' own limits (50, 100), so they refuse.
 MAX_ROWS = 120
-
-
-def ensure_allowed(console: Console, entity: str, action: str, module: str | None = None) -> None:
-    """What the API's module guard and route permission would refuse, refused here too
-    (a 402 page for a module outside the edition, a 403 page for a right the role lacks)."""
-    if module is not None:
-        ensure_module(console.tenant.edition, module, console.services.editions)
-    if console.user.scope(entity, action) == "none":
-        raise Forbidden(f"Your role does not allow {action} on {entity}.", permission=f"{entity}.{action}")
 
 
 def text(form: Form, name: str) -> str:
@@ -175,3 +165,7 @@ add_texts(
         },
     }
 )
+
+
+# The admin pages' name for the shared check.
+ensure_allowed = require

@@ -12,8 +12,8 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from crm.admin_ui.clients_forms import QUICK_TIMES, FieldErrors, invalid, parse_when, require
-from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render
+from crm.admin_ui.clients_forms import QUICK_TIMES, FieldErrors, invalid, parse_when
+from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render, require
 from crm.admin_ui.texts import add_texts
 from crm.platform.errors import Conflict, InvalidInput, NotFound
 from crm.platform.listing import MAX_ID

@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 from crm.admin_ui.console import Console
 from crm.admin_ui.texts import add_texts
-from crm.platform.errors import FieldError, Forbidden, InvalidInput
-from crm.platform.security import ensure_module
+from crm.platform.errors import FieldError, InvalidInput
 
 # Quick choices for a next step or a task's due time: a key and how to compute it.
 QUICK_TIMES = ("in_hour", "today_evening", "tomorrow", "in_two_days", "next_monday")
@@ -68,15 +67,6 @@ _KNOWN = (
     "name", "phones", "emails", "tax_id", "tags", "responsible_id", "kind", "status", "outcome", "comment",
     "next_step", "due_at", "title", "task_type", "deal_id", "lost_reason", "stage_id",
 )  # fmt: skip
-
-
-def require(console: Console, entity: str, action: str, module: str | None = None) -> None:
-    """What the API's route guards check: the edition's module (402 page), then the role's
-    right (403 page). Services then apply the scope (404 for records out of it)."""
-    if module is not None:
-        ensure_module(console.tenant.edition, module, console.services.editions)
-    if console.user.scope(entity, action) == "none":
-        raise Forbidden(f"Your role does not allow {action} on {entity}.", permission=f"{entity}.{action}")
 
 
 @dataclass

@@ -16,8 +16,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
 from crm.admin_ui.client_card_pages import ClientCardPages
-from crm.admin_ui.clients_forms import FieldErrors, require
-from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render
+from crm.admin_ui.clients_forms import FieldErrors
+from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render, require
 from crm.admin_ui.navigation import register_page
 from crm.admin_ui.texts import add_texts
 from crm.platform.auth import Principal

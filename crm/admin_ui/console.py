@@ -23,8 +23,9 @@ from crm.admin_ui.sessions import ANONYMOUS_COOKIE, SESSION_COOKIE, csrf_token, 
 from crm.admin_ui.texts import Texts, locale_of
 from crm.platform.auth import Origin, Principal, authenticate, load_tenant
 from crm.platform.editions import shipped_editions
-from crm.platform.errors import CrmError
+from crm.platform.errors import CrmError, Forbidden
 from crm.platform.observability import request_id_var
+from crm.platform.security import ensure_module
 from crm.platform.services import Services, services_of
 from crm.platform.tenancy import TenantRef
 
@@ -89,6 +90,16 @@ class Console:
         return Origin(
             channel="console", request_id=request_id_var.get(), client_address=client.host if client else None
         )
+
+
+def require(console: Console, entity: str, action: str, module: str | None = None) -> None:
+    """What the API's route guards refuse, refused here too: a 402 page for a module outside
+    the edition, a 403 page for a right the role lacks. Services then apply the scope (404
+    for a record outside it)."""
+    if module is not None:
+        ensure_module(console.tenant.edition, module, console.services.editions)
+    if console.user.scope(entity, action) == "none":
+        raise Forbidden(f"Your role does not allow {action} on {entity}.", permission=f"{entity}.{action}")
 
 
 def console_base(request: Request[Any, Any, Any], slug: str) -> str:

@@ -13,10 +13,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 
-from crm.admin_ui.console import Console, open_console, redirect, render
+from crm.admin_ui.console import Console, open_console, redirect, render, require
 from crm.admin_ui.navigation import register_page
 from crm.admin_ui.texts import add_texts
-from crm.admin_ui.work_forms import field_errors, require
+from crm.admin_ui.work_forms import field_errors
 from crm.platform.errors import Conflict, InvalidInput
 from crm.platform.security import PUBLIC
 from crm.platform.tenancy import read_in_tenant

@@ -15,11 +15,11 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render
+from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render, require
 from crm.admin_ui.mailings_forms import SegmentForm, filters_of, form_of_post, form_of_segment, segment_choices
 from crm.admin_ui.navigation import register_page
 from crm.admin_ui.texts import add_texts
-from crm.admin_ui.work_forms import LOCAL_FORMAT, field_errors, local_moment, require
+from crm.admin_ui.work_forms import LOCAL_FORMAT, field_errors, local_moment
 from crm.platform.errors import Conflict, InvalidInput, LimitReached, NotFound
 from crm.platform.listing import MAX_ID
 from crm.platform.security import PUBLIC

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render
+from crm.admin_ui.console import Console, is_htmx, open_console, redirect, render, require
 from crm.admin_ui.navigation import register_page
 from crm.admin_ui.texts import add_texts
-from crm.admin_ui.work_forms import LOCAL_FORMAT, field_errors, local_moment, require
+from crm.admin_ui.work_forms import LOCAL_FORMAT, field_errors, local_moment
 from crm.platform.auth import Principal
 from crm.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from crm.platform.listing import page_of

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from crm.admin_ui.console import Console
 from crm.admin_ui.texts import add_texts
-from crm.platform.errors import Forbidden, InvalidInput, ModuleNotInEdition
+from crm.platform.errors import InvalidInput
 
 add_texts(
     {
@@ -25,15 +25,6 @@ add_texts(
         },
     }
 )
-
-
-def require(console: Console, entity: str, action: str, module: str | None) -> None:
-    """What the API's module guard and route permission would refuse, refused here too:
-    402 without the module, 403 when the role grants no scope for ``entity.action``."""
-    if module is not None and not console.has_module(module):
-        raise ModuleNotInEdition(f"The {module!r} module is not part of this edition.", module=module)
-    if console.user.scope(entity, action) == "none":
-        raise Forbidden(f"Your role does not allow {entity}.{action}.", permission=f"{entity}.{action}")
 
 
 def field_errors(console: Console, problem: InvalidInput, known: Mapping[str, str] | None = None) -> dict[str, str]:
