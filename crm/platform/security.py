@@ -34,8 +34,12 @@ def permission(entity: str, action: str) -> dict[str, str]:
     return {"permission": f"{entity}.{action}"}
 
 
-def enforce_declared_permission(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide guard: apply what the route declared; refuse what declares nothing."""
+async def enforce_declared_permission(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """App-wide guard: apply what the route declared; refuse what declares nothing.
+    (Guards here are ``async``: Litestar runs a plain function guard in a worker thread,
+    a thread hop on every request.)"""
     if handler.opt.get("public") or connection.scope.get("method") == "OPTIONS":
         # OPTIONS handlers are Litestar's own (they answer Allow and read nothing).
         return
@@ -101,7 +105,7 @@ def requires_module(module: str) -> Guard:
     if module not in KNOWN_MODULES:
         raise ValueError(f"unknown module {module!r}; known: {', '.join(KNOWN_MODULES)}")
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.user
         if not isinstance(principal, Principal):
             raise Unauthorized()
