@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from crm.admin_ui.assets import missing_vendor_files
 from crm.admin_ui.console import SubdomainMiddleware
 from crm.admin_ui.routes import console_router
 from crm.bot.api import TelegramLinkController
@@ -70,6 +72,7 @@ async def running_timers(pool: asyncpg.Pool, *, enabled: bool = True) -> AsyncIt
         await runner.stop()
 
 
+log = logging.getLogger(__name__)
 CONSOLE_UNCOMPRESSED = r"^/(api|webhooks|schema|health|ready)(/|$)"
 
 
@@ -100,6 +103,9 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Failed logins for unknown users check a dummy hash; make it before the first one.
         await asyncio.to_thread(passwords.warm_up)
+        missing = missing_vendor_files()
+        if missing:
+            log.warning("the console's npm files are not installed (run make): %s", ", ".join(missing))
         install_mail(settings)
         if services is not None:
             app.state.services = services
