@@ -64,6 +64,18 @@ def test_up_serves_the_demo_and_keeps_data_across_restarts() -> None:
         ).json()["access_token"]
         me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
         assert me["tenant"]["slug"] == "demo" and me["edition"]["key"] == "business"
+        # The web console: the demo company signs in through its form; the npm assets are served.
+        with httpx.Client(base_url=base_url) as browser:
+            page = browser.get(f"/{tenant}/login")
+            token_field = re.search(r'name="_csrf" value="([^"]+)"', page.text)
+            assert page.status_code == 200 and token_field, page.status_code
+            signed_in = browser.post(
+                f"/{tenant}/login", data={"_csrf": token_field.group(1), "email": email, "password": password}
+            )
+            assert signed_in.status_code == 303, signed_in.text[:300]
+            assert browser.get(f"/{tenant}/").status_code == 200
+            for asset in ("/static/vendor/htmx.min.js", "/static/vendor/pico.min.css", "/static/console/console.css"):
+                assert browser.get(asset).status_code == 200, asset
         signup = httpx.post(
             f"{base_url}/api/v1/signup",
             json={
