@@ -123,6 +123,8 @@ async def open_console(request: Request[Any, Any, Any], slug: str, *, signed_in:
     if signed_in and principal is None:
         raise LoginRequired()
     texts = Texts(principal.locale if principal else locale_of(request.headers.get("accept-language")))
+    # An error page later in this request speaks the user's language too (routes._page).
+    request.state.console_locale = texts.locale
     cookies = []
     if principal is not None and session:
         csrf = csrf_token(services.settings.secret_key.reveal(), session)

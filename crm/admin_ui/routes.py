@@ -70,7 +70,8 @@ async def require_csrf(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
 
 
 def _page(request: Request[Any, Any, Any], status: int, key: str) -> Response[str]:
-    texts = Texts(locale_of(request.headers.get("accept-language")))
+    locale = getattr(request.state, "console_locale", None) or locale_of(request.headers.get("accept-language"))
+    texts = Texts(locale)
     html = ENVIRONMENT.get_template("error.html").render(t=texts, message=texts(key), status=status)
     return Response(html, status_code=status, media_type="text/html", headers={"Cache-Control": "no-store"})
 

@@ -165,3 +165,22 @@ async def test_a_company_subdomain_reaches_the_same_pages(
             # The other company's subdomain does not accept this session.
             other = await client.get("/", cookies=signed_in.cookies, headers={"Host": f"{lyutik.slug}.crm.test"})
             assert other.status_code == 303 and other.headers["location"] == "/login?next=/"
+
+
+async def test_error_pages_speak_the_users_language(make_tenant: TenantFactory, browser: Browser) -> None:
+    romashka = await make_tenant(company="Ромашка")  # its admin's profile language is ru
+    lyutik = await make_tenant(company="Лютик", locale="en")
+    assert (await browser.sign_in(romashka)).status_code == 303
+    english_browser = {"Accept-Language": "en-US,en;q=0.9"}
+    missing = await browser.get(f"/{romashka.slug}/clients/999999", headers=english_browser)
+    assert missing.status_code == 404 and RU("error.not_found") in missing.text
+    # Before sign-in there is no profile: the browser's language decides.
+    assert EN("error.not_found") in (await browser.get("/no-such-company/login", headers=english_browser)).text
+    other = Browser.open(str(browser.client.base_url))
+    try:
+        assert (await other.sign_in(lyutik)).status_code == 303
+        russian_browser = {"Accept-Language": "ru-RU"}
+        page = await other.get(f"/{lyutik.slug}/clients/999999", headers=russian_browser)
+        assert page.status_code == 404 and EN("error.not_found") in page.text
+    finally:
+        await other.close()

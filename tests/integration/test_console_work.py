@@ -366,8 +366,8 @@ async def test_the_import_wizard_uploads_maps_starts_and_shows_progress(
     await staff.submit(f"/{romashka.slug}/tasks", f"/{romashka.slug}/logout", {})
     await signed_in(staff, small)
     gated = await staff.get(f"/{small.slug}/import")
-    # (Error pages speak the browser's language, not the user's: English here.)
-    assert gated.status_code == 402 and EN("error.module") in text_of(gated)
+    # Error pages speak the user's language (the small company's admin: ru).
+    assert gated.status_code == 402 and RU("error.module") in text_of(gated)
 
 
 # ---------------------------------------------------------------- mailings
