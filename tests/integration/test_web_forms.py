@@ -87,6 +87,13 @@ async def test_a_plain_form_post_becomes_a_lead_of_its_company_only(
     # The responsible (a manager: own leads only) sees it; on record as the form.
     mine = await http.get("/api/v1/leads", headers=ivan.auth)
     assert [item["id"] for item in mine.json()["items"]] == [lead["id"]]
+    # … and is told at once (the console's notifications; e-mail and Telegram as they chose).
+    notices = (await http.get("/api/v1/notifications", headers=ivan.auth)).json()["items"]
+    assert [(notice["kind"], notice["entity"], notice["entity_id"]) for notice in notices] == [
+        ("web_lead", "lead", lead["id"])
+    ]
+    assert "Анна Кузнецова" in notices[0]["title"] and "+79123456789" in notices[0]["body"]
+    assert (await http.get("/api/v1/notifications", headers=lyutik.auth)).json()["items"] == []
     [created] = await audit(http, romashka, action="lead.created")
     assert (created["actor_kind"], created["actor_label"], created["entity_id"], created["channel"]) == (
         "anonymous",

@@ -39,6 +39,9 @@ from crm.tenants.leads.services import MAX_NAME, MAX_NOTE, clean_text
 from crm.tenants.leads.tables import Lead
 from crm.tenants.leads.web_form_schemas import Submission, WebFormCreate, WebFormUpdate
 from crm.tenants.leads.web_form_tables import WebForm
+from crm.tenants.notifications.channels import notify
+from crm.tenants.notifications.recipients import load_recipient
+from crm.tenants.notifications.texts import web_lead_notice
 from crm.tenants.users.scopes import require_right
 from crm.tenants.users.tables import User
 
@@ -387,6 +390,14 @@ async def capture_lead(target: FormTarget, submission: Submission, *, origin: Or
             entity_id=lead_id,
             changes={field: (None, value) for field, value in values.items() if value not in (None, "", [])},
         )
+        # The responsible hears of it at once, on their channels (console, e-mail, Telegram),
+        # in this transaction: a lead that rolls back tells nobody.
+        recipient = await load_recipient(responsible_id) if responsible_id is not None else None
+        if recipient is not None:
+            notice = web_lead_notice(
+                recipient, name=name, form=target.name, contacts=[*phones, *emails], lead_id=lead_id
+            )
+            await notify(target.tenant, recipient, notice)
         return {"id": lead_id, **values}
 
 

@@ -29,14 +29,14 @@ from crm.tenants.mail.outbox import queue_mail
 from crm.tenants.notifications.recipients import Recipient
 
 # Where the console finds the record a notification is about.
-ENTITY_PATHS = {"task": "tasks", "client": "clients", "user": "users"}
+ENTITY_PATHS = {"task": "tasks", "client": "clients", "user": "users", "lead": "leads"}
 
 
 @dataclass
 class Notice:
     """One notification on its way to a user."""
 
-    kind: str  # task_reminder | digest | birthday
+    kind: str  # task_reminder | digest | birthday | web_lead
     title: str
     body: str
     entity: str | None = None

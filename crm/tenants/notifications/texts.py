@@ -25,6 +25,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "birthday.title": "День рождения: {name}",
         "birthday.client": "Сегодня день рождения у вашего клиента {name}.",
         "birthday.user": "Сегодня день рождения у сотрудника {name}.",
+        "lead.title": "Новая заявка с сайта: {name}",
+        "lead.body": "Форма «{form}».",
     },
     "en": {
         "reminder.title": "Reminder: {title}",
@@ -37,6 +39,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "birthday.title": "Birthday: {name}",
         "birthday.client": "Your client {name} has a birthday today.",
         "birthday.user": "Your colleague {name} has a birthday today.",
+        "lead.title": "New lead from the website: {name}",
+        "lead.body": "Form “{form}”.",
     },
 }
 
@@ -101,4 +105,12 @@ def birthday_notice(user: Recipient, *, name: str, entity: str, entity_id: int) 
         body=text(user, "birthday.client" if entity == "client" else "birthday.user", name=name),
         entity=entity,
         entity_id=entity_id,
+    )
+
+
+def web_lead_notice(user: Recipient, *, name: str, form: str, contacts: Sequence[str], lead_id: int) -> Notice:
+    """A lead a web form just brought in, for its responsible user."""
+    body = " ".join([text(user, "lead.body", form=form), *contacts])
+    return Notice(
+        kind="web_lead", title=text(user, "lead.title", name=name), body=body, entity="lead", entity_id=lead_id
     )
