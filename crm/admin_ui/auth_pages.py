@@ -14,8 +14,8 @@ from urllib.parse import quote
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from crm.admin_ui.console import Console, PageNotFound, open_console, redirect, render
-from crm.admin_ui.sessions import SESSION_COOKIE, SESSION_DAYS, SESSION_NAME, clear_cookie, set_cookie
+from crm.admin_ui.console import ENVIRONMENT, Console, open_console, redirect, render
+from crm.admin_ui.sessions import SESSION_COOKIE, SESSION_DAYS, SESSION_NAME, clear_cookie, csrf_token, set_cookie
 from crm.admin_ui.texts import Texts, locale_of
 from crm.platform.auth import Origin, issue_token, revoke_token
 from crm.platform.errors import CrmError, Forbidden, InvalidInput, TooManyRequests, TwoFactorRequired, Unauthorized
@@ -207,9 +207,6 @@ def _standalone(
 ) -> Response[str]:
     """A page outside any company's console (the reset link). The form's CSRF token is keyed
     by the signed link itself: only who holds the link can post it."""
-    from crm.admin_ui.console import ENVIRONMENT
-    from crm.admin_ui.sessions import csrf_token
-
     services = services_of(request.app.state)
     csrf = csrf_token(services.settings.secret_key.reveal(), str(context.get("token")))
     html = ENVIRONMENT.get_template(template).render(t=texts, csrf=csrf, **context)
@@ -219,6 +216,3 @@ def _standalone(
         media_type="text/html",
         headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"},
     )
-
-
-__all__ = ["ConsoleAuthController", "PageNotFound", "PasswordResetPageController"]

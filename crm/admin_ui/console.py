@@ -19,7 +19,7 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from crm.admin_ui.sessions import ANONYMOUS_COOKIE, SESSION_COOKIE, csrf_token, new_anonymous_key
+from crm.admin_ui.sessions import ANONYMOUS_COOKIE, SESSION_COOKIE, csrf_token, new_anonymous_key, set_cookie
 from crm.admin_ui.texts import Texts, locale_of
 from crm.platform.auth import Origin, Principal, authenticate, load_tenant
 from crm.platform.editions import shipped_editions
@@ -157,8 +157,6 @@ def render(console: Console, template: str, *, status_code: int = 200, **context
         media_type=MediaType.HTML,
         headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"},
     )
-    from crm.admin_ui.sessions import set_cookie
-
     for name, value in console.cookies:
         set_cookie(response, console.request, name, value, path=console.base or "/", max_age=None)
     return response
