@@ -7,7 +7,7 @@ audit rows (channel ``console``), and the per-address rate limit of the token en
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -87,6 +87,7 @@ class ConsoleAuthController(Controller):
                 name=SESSION_NAME,
                 secret_key=services.settings.secret_key.reveal(),
                 origin=console.origin(),
+                expires_in=timedelta(days=SESSION_DAYS),
             )
         except TwoFactorRequired:
             error, ask_code, status = console.texts("login.totp_required"), True, 401

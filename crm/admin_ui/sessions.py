@@ -28,7 +28,7 @@ ANONYMOUS_COOKIE = "crm_form"  # keys the CSRF token of forms shown before sign-
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "x-csrf-token"  # htmx sends it (hx-headers on <body>)
 SESSION_NAME = "console"
-SESSION_DAYS = 14
+SESSION_DAYS = 14  # then the server refuses the session (the token expires), whatever the browser keeps
 
 
 def csrf_token(secret_key: str, session: str) -> str:

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 import asyncpg
@@ -136,6 +136,7 @@ async def issue_token(
     totp_code: str | None = None,
     name: str = "api",
     origin: Origin | None = None,
+    expires_in: timedelta | None = None,
 ) -> str:
     """Check the password and return a new bearer token. Unknown tenant, unknown e-mail and
     wrong password all end in the same 401 after the same amount of hashing work. Every
@@ -219,8 +220,9 @@ async def issue_token(
         if code_step is not None and not await spend_step(user["id"], code_step):
             # The same code won a concurrent login a moment ago.
             raise TwoFactorRequired("The two-factor code is wrong or already used.", problem="is wrong or used")
+        expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
         rows = await AccessToken.insert(
-            AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret))
+            AccessToken(user_id=user["id"], name=name, token_hash=token_hash(secret), expires_at=expires_at)
         ).returning(AccessToken.id)
         if upgraded:
             await User.update({User.password_hash: upgraded}).where(User.id == user["id"])

@@ -184,3 +184,28 @@ async def test_error_pages_speak_the_users_language(make_tenant: TenantFactory, 
         assert page.status_code == 404 and EN("error.not_found") in page.text
     finally:
         await other.close()
+
+
+async def test_a_session_ends_on_the_server_after_its_days(make_tenant: TenantFactory, browser: Browser) -> None:
+    romashka = await make_tenant(company="Ромашка")
+    lyutik = await make_tenant(company="Лютик")
+    assert (await browser.sign_in(romashka)).status_code == 303
+    other = Browser.open(str(browser.client.base_url))
+    try:
+        assert (await other.sign_in(lyutik)).status_code == 303
+        tenant = await load_tenant(slug=romashka.slug)
+        assert tenant is not None
+        async with tenant_scope(tenant):
+            connection = scope_connection()
+            lifetime = await connection.fetchval(
+                "SELECT expires_at - created_at FROM access_tokens WHERE name = 'console' AND revoked_at IS NULL"
+            )
+            assert abs(lifetime.total_seconds() - 14 * 86400) < 60
+            await connection.execute(
+                "UPDATE access_tokens SET expires_at = now() - interval '1 second' WHERE name = 'console'"
+            )
+        # The browser still holds the cookie; the server no longer accepts it.
+        assert (await browser.get(f"/{romashka.slug}/")).status_code == 303
+        assert (await other.get(f"/{lyutik.slug}/")).status_code == 200  # the other company's session lives on
+    finally:
+        await other.close()
