@@ -74,6 +74,21 @@ RU = {
         "Тариф позволяет не больше {limit} пользователей. Отключите кого-нибудь или перейдите на тариф побольше."
     ),
     "admin_users.error.reset_inactive": "Пользователь отключён — ссылка ему не поможет. Сначала включите его.",
+    "admin_users.two_factor": "Двухфакторный вход",
+    "admin_users.two_factor.on": "Включён",
+    "admin_users.two_factor.off": "Выключен",
+    "admin_users.resend_invite": "Отправить приглашение заново",
+    "admin_users.resend_invite_hint": "Придёт новая ссылка на {days} дн.; прежние ссылки перестанут работать.",
+    "admin_users.reset_two_factor": "Сбросить двухфакторный вход",
+    "admin_users.reset_two_factor_hint": (
+        "Например, если пользователь потерял телефон. Код из приложения при входе больше не понадобится — "
+        "только пароль, пока пользователь снова не включит двухфакторный вход."
+    ),
+    "admin_users.notice.invitation_resent": "Новое приглашение отправлено; прежняя ссылка больше не действует.",
+    "admin_users.notice.two_factor_reset": "Двухфакторный вход пользователя выключен.",
+    "admin_users.error.not_invited": (
+        "У пользователя нет ожидающего приглашения: он уже принял его или не приглашался."
+    ),
     "admin_invite.title": "Приглашение в Relay CRM",
     "admin_invite.heading": "Добро пожаловать в {company}",
     "admin_invite.intro": "Вас пригласили с адресом {email}. Проверьте имя и задайте пароль.",
@@ -232,6 +247,21 @@ EN = {
     "admin_users.error.name": "The name must be 1 to 200 characters.",
     "admin_users.error.limit": "Your plan allows {limit} users at most. Deactivate someone or move to a bigger plan.",
     "admin_users.error.reset_inactive": "The user is deactivated, so a link would not help. Reactivate them first.",
+    "admin_users.two_factor": "Two-factor login",
+    "admin_users.two_factor.on": "On",
+    "admin_users.two_factor.off": "Off",
+    "admin_users.resend_invite": "Resend the invitation",
+    "admin_users.resend_invite_hint": "A new link valid for {days} days is mailed; earlier links stop working.",
+    "admin_users.reset_two_factor": "Reset two-factor login",
+    "admin_users.reset_two_factor_hint": (
+        "For instance when the user lost their phone. Signing in will no longer ask for the app's code — "
+        "the password alone — until the user turns two-factor login on again."
+    ),
+    "admin_users.notice.invitation_resent": "A new invitation is sent; the earlier link no longer works.",
+    "admin_users.notice.two_factor_reset": "The user's two-factor login is off.",
+    "admin_users.error.not_invited": (
+        "The user has no pending invitation: they have already accepted it or were never invited."
+    ),
     "admin_invite.title": "Invitation to Relay CRM",
     "admin_invite.heading": "Welcome to {company}",
     "admin_invite.intro": "You were invited as {email}. Check your name and choose a password.",

@@ -1,6 +1,6 @@
 """Admin pages for users: the list (live search, filters), inviting someone, and one
-user's page (roles and department, deactivate/reactivate, a password reset link, their
-sessions and API tokens).
+user's page (roles and department, deactivate/reactivate, a password reset link, resending
+a pending invitation, resetting two-factor login, their sessions and API tokens).
 
 Every read and change goes through the services the API uses (crm/tenants/users), inside
 the company's tenant scope with the signed-in user as the principal, so a role sees and
@@ -30,11 +30,12 @@ from crm.tenants.configuration.roles import role_rows
 from crm.tenants.tasks.reads import zone_of
 from crm.tenants.users.departments import department_tree
 from crm.tenants.users.directory import department_choices, role_choices, user_facts
-from crm.tenants.users.invitations import InvitationCreate, invite_user
+from crm.tenants.users.invitations import INVITATION_DAYS, InvitationCreate, invite_user, resend_invitation
 from crm.tenants.users.password_reset import send_password_reset
 from crm.tenants.users.reads import USER_LIST, UserFilters, may_act_on_user, user_in_scope, user_page, user_read
 from crm.tenants.users.services import set_user_active, update_user
 from crm.tenants.users.tokens import revoke_token_of, tokens_of
+from crm.tenants.users.two_factor import reset_two_factor, two_factor_enabled
 
 NOTICES = {
     "saved": "common.saved",
@@ -43,6 +44,8 @@ NOTICES = {
     "reactivated": "admin_users.notice.reactivated",
     "reset_sent": "admin_users.notice.reset_sent",
     "revoked": "admin_users.notice.revoked",
+    "invitation_resent": "admin_users.notice.invitation_resent",
+    "two_factor_reset": "admin_users.notice.two_factor_reset",
 }
 USER_FORM_ERRORS = {
     "roles": "admin_users.error.roles",
@@ -244,6 +247,39 @@ class UserPagesController(Controller):
             return await self._user(console, user_id, status_code=422, message=message)
         return redirect(console, request, console.url(f"/admin/users/{user_id}?done=reset_sent"))
 
+    @post("/{user_id:int}/invitation/resend", opt=PUBLIC)
+    async def resend_invite(
+        self, request: Request[Any, Any, Any], company: FromPath[str], user_id: FromPath[int]
+    ) -> Response[str]:
+        console = await open_console(request, company)
+        settings = console.services.settings
+        try:
+            async with tenant_scope(console.tenant):
+                await resend_invitation(
+                    console.user,
+                    user_id,
+                    secret_key=settings.secret_key.reveal(),
+                    public_url=settings.web.public_url,
+                    origin=console.origin(),
+                )
+        except Conflict:
+            # Accepted meanwhile (or never invited): the page shows the user as they are now.
+            message = console.texts("admin_users.error.not_invited")
+            return await self._user(console, user_id, status_code=409, message=message)
+        except LimitReached as refused:
+            message = console.texts("admin_users.error.limit", limit=refused.extra.get("limit"))
+            return await self._user(console, user_id, status_code=402, message=message)
+        return redirect(console, request, console.url(f"/admin/users/{user_id}?done=invitation_resent"))
+
+    @post("/{user_id:int}/two-factor/reset", opt=PUBLIC)
+    async def reset_user_two_factor(
+        self, request: Request[Any, Any, Any], company: FromPath[str], user_id: FromPath[int]
+    ) -> Response[str]:
+        console = await open_console(request, company)
+        async with tenant_scope(console.tenant):
+            await reset_two_factor(console.user, user_id, origin=console.origin())
+        return redirect(console, request, console.url(f"/admin/users/{user_id}?done=two_factor_reset"))
+
     @post("/{user_id:int}/tokens/{token_id:int}/revoke", opt=PUBLIC)
     async def revoke_token(
         self, request: Request[Any, Any, Any], company: FromPath[str], user_id: FromPath[int], token_id: FromPath[int]
@@ -272,11 +308,14 @@ class UserPagesController(Controller):
         async with tenant_scope(console.tenant):
             user = user_read(await user_in_scope(me, user_id))
             may_update = await may_act_on_user(me, user_id, "update")
+            may_invite = await may_act_on_user(me, user_id, "create")
             facts = (await user_facts(console.tenant.id, [user_id], with_telegram=console.has_module("bot")))[user_id]
             roles = await role_choices(me) if may_update else []
             departments = await department_choices(me) if may_update else await _departments_if_readable(console)
             role_names = {role["key"]: _name(console, role["names"]) for role in roles} or await _role_names(console)
             tokens = await tokens_of(me, user_id) if may_update or user_id == me.user_id else None
+            # Shown to whoever may reset it, and to the user themselves (the API's /me says it too).
+            two_factor = await two_factor_enabled(user_id) if may_update or user_id == me.user_id else None
         # Every sign-in leaves a row: the revoked ones are only counted.
         live_tokens = [token for token in tokens or [] if token["revoked_at"] is None]
         shown = form or {"roles": user.roles, "department_id": user.department_id}
@@ -287,6 +326,9 @@ class UserPagesController(Controller):
             user=user,
             facts=facts,
             may_update=may_update,
+            may_invite=may_invite,
+            invitation_days=INVITATION_DAYS,
+            two_factor=two_factor,
             roles=roles,
             role_names=role_names,
             departments=departments,

@@ -1,7 +1,7 @@
 """The console's admin pages: users (list, live search, invite, roles and department,
-deactivation ending sessions, password reset links, tokens), the invitation page, the
-department tree and the rights matrix. Real HTTP against the app, real PostgreSQL, two
-companies in every test, each blind to the other."""
+deactivation ending sessions, password reset links, resent invitations, two-factor resets,
+tokens), the invitation page, the department tree and the rights matrix. Real HTTP against
+the app, real PostgreSQL, two companies in every test, each blind to the other."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
+import pyotp
 import pytest
 
 from crm.admin_ui.texts import Texts
 from crm.platform.editions import ACTIONS
 from crm.platform.tenancy import scope_connection, tenant_scope
+from crm.platform.totp import STEP_SECONDS
 from tests.conftest import STAFF_PASSWORD, SignedUpTenant, Staff, TenantFactory, add_staff, login
 from tests.integration.console_support import Browser, csrf_in
 from tests.integration.helpers import tenant_of
@@ -273,6 +275,126 @@ async def test_edit_access_deactivate_and_credentials(
     assert len(await _outbox(romashka, pavel.email)) == 1
     lyutik_users = (await http.get("/api/v1/users", headers=lyutik.auth)).json()["items"]
     assert [user["email"] for user in lyutik_users] == [lyutik.email]
+
+
+async def _turn_on_two_factor(http: httpx.AsyncClient, staff: Staff) -> None:
+    """Two-factor login on for ``staff`` through the API, as they would do it themselves."""
+    set_up = await http.post("/api/v1/me/two-factor", json={"password": STAFF_PASSWORD}, headers=staff.auth)
+    assert set_up.status_code == 201, set_up.text
+    code = pyotp.TOTP(set_up.json()["secret"], interval=STEP_SECONDS).now()
+    confirmed = await http.post("/api/v1/me/two-factor/confirm", json={"code": code}, headers=staff.auth)
+    assert confirmed.status_code == 204, confirmed.text
+
+
+async def test_resend_an_invitation(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, base_url: str, browsers: list[Browser]
+) -> None:
+    romashka, lyutik = await make_tenant(), await make_tenant()
+    slug = romashka.slug
+    manager = await add_staff(http, romashka, "manager", role="manager")
+    invited = await http.post(
+        "/api/v1/users/invitations",
+        json={"email": "vera@example.org", "name": "Вера", "role": "operator", "locale": "ru"},
+        headers=romashka.auth,
+    )
+    vera = invited.json()["user_id"]
+    card_url = f"/{slug}/admin/users/{vera}"
+    resend = f"{card_url}/invitation/resend"
+    admin = await _admin(browsers, base_url, romashka)
+
+    card = await admin.get(card_url)
+    assert RU("admin_users.resend_invite") in card.text and f'action="{resend}"' in card.text
+    assert RU("admin_users.resend_invite_hint", days=7) in card.text
+    sent = await admin.submit(card_url, resend, {})
+    assert sent.status_code == 303 and sent.headers["location"] == f"{card_url}?done=invitation_resent"
+    assert RU("admin_users.notice.invitation_resent") in (await admin.get(sent.headers["location"])).text
+    first, second = [re.search(r"/invite/(\S+)", body).group(1) for body in await _outbox(romashka, "vera@example.org")]  # type: ignore[union-attr]
+    assert (await admin.client.get(f"/invite/{first}")).status_code == 410  # the old link stopped working
+    assert (await admin.client.get(f"/invite/{second}")).status_code == 200
+
+    # Expired: still shown as invited, and resent the same way.
+    async with tenant_scope(await tenant_of(romashka)):
+        await scope_connection().execute("UPDATE invitations SET expires_at = now() - interval '1 minute'")
+    assert f'action="{resend}"' in (await admin.get(card_url)).text
+    assert (await admin.submit(card_url, resend, {})).status_code == 303
+    *_, third = await _outbox(romashka, "vera@example.org")
+    token = re.search(r"/invite/(\S+)", third).group(1)  # type: ignore[union-attr]
+    accepted = await http.post("/api/v1/invitations/accept", json={"token": token, "password": "silver birch morning"})
+    assert accepted.status_code == 200
+    # Joined: no button, and a stale form is answered on the page itself.
+    card = await admin.get(card_url)
+    assert f'action="{resend}"' not in card.text and RU("admin_users.status.active") in card.text
+    stale = await admin.client.post(resend, data={"_csrf": csrf_in(card.text)})
+    assert stale.status_code == 409 and RU("admin_users.error.not_invited") in stale.text
+
+    # Without users.create: 403 page; without the form token: 403; the other company: 404.
+    pending = await http.post(
+        "/api/v1/users/invitations",
+        json={"email": "gleb@example.org", "name": "Глеб", "role": "operator"},
+        headers=romashka.auth,
+    )
+    gleb = pending.json()["user_id"]
+    manager_browser = await _staff_browser(browsers, base_url, romashka, manager)
+    own = await manager_browser.get(f"/{slug}/admin/users/{manager.id}")
+    refused = await manager_browser.client.post(
+        f"/{slug}/admin/users/{gleb}/invitation/resend", data={"_csrf": csrf_in(own.text)}
+    )
+    assert refused.status_code == 403 and EN("error.forbidden") in refused.text
+    assert (await admin.client.post(f"/{slug}/admin/users/{gleb}/invitation/resend")).status_code == 403
+    theirs = await _admin(browsers, base_url, lyutik)
+    cross = await theirs.submit(
+        f"/{lyutik.slug}/admin/users", f"/{lyutik.slug}/admin/users/{gleb}/invitation/resend", {}
+    )
+    assert cross.status_code == 404
+    assert len(await _outbox(romashka, "gleb@example.org")) == 1
+    assert await _outbox(lyutik, "gleb@example.org") == []
+    audit = (await http.get("/api/v1/audit", headers=romashka.auth)).json()["items"]
+    resent = [entry for entry in audit if entry["action"] == "user.invitation_resent"]
+    assert len(resent) == 2 and {entry["channel"] for entry in resent} == {"console"}
+    assert "user.invitation_resent" not in str((await http.get("/api/v1/audit", headers=lyutik.auth)).json())
+
+
+async def test_reset_two_factor_login(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, base_url: str, browsers: list[Browser]
+) -> None:
+    romashka, lyutik = await make_tenant(), await make_tenant()
+    slug = romashka.slug
+    pavel = await add_staff(http, romashka, "pavel")
+    manager = await add_staff(http, romashka, "manager", role="manager")
+    await _turn_on_two_factor(http, pavel)
+    card_url = f"/{slug}/admin/users/{pavel.id}"
+    reset = f"{card_url}/two-factor/reset"
+    admin = await _admin(browsers, base_url, romashka)
+
+    card = await admin.get(card_url)
+    assert RU("admin_users.two_factor") in card.text and RU("admin_users.two_factor.on") in card.text
+    assert f'action="{reset}"' in card.text and RU("admin_users.reset_two_factor_hint") in card.text
+    assert (await login(http, slug, pavel.email, STAFF_PASSWORD)).status_code == 401  # a code is asked for
+
+    # Without users.update: 403 page; without the form token: 403; the other company: 404.
+    manager_browser = await _staff_browser(browsers, base_url, romashka, manager)
+    own = await manager_browser.get(f"/{slug}/admin/users/{manager.id}")
+    assert EN("admin_users.two_factor.off") in own.text and "/two-factor/reset" not in own.text
+    refused = await manager_browser.client.post(reset, data={"_csrf": csrf_in(own.text)})
+    assert refused.status_code == 403 and EN("error.forbidden") in refused.text
+    assert (await admin.client.post(reset)).status_code == 403
+    theirs = await _admin(browsers, base_url, lyutik)
+    cross = await theirs.submit(
+        f"/{lyutik.slug}/admin/users", f"/{lyutik.slug}/admin/users/{pavel.id}/two-factor/reset", {}
+    )
+    assert cross.status_code == 404
+    assert (await login(http, slug, pavel.email, STAFF_PASSWORD)).status_code == 401
+
+    done = await admin.submit(card_url, reset, {})
+    assert done.status_code == 303 and done.headers["location"] == f"{card_url}?done=two_factor_reset"
+    card = await admin.get(done.headers["location"])
+    assert RU("admin_users.notice.two_factor_reset") in card.text and RU("admin_users.two_factor.off") in card.text
+    assert f'action="{reset}"' not in card.text
+    assert (await login(http, slug, pavel.email, STAFF_PASSWORD)).status_code == 200
+    audit = (await http.get("/api/v1/audit", headers=romashka.auth)).json()["items"]
+    [entry] = [entry for entry in audit if entry["action"] == "user.two_factor_reset"]
+    assert entry["channel"] == "console"
+    assert "user.two_factor_reset" not in str((await http.get("/api/v1/audit", headers=lyutik.auth)).json())
 
 
 async def test_a_full_edition_refuses_invitations_and_reactivations(

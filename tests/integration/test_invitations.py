@@ -1,4 +1,5 @@
-"""Inviting staff: signed, expiring, single-use links delivered through the mail outbox."""
+"""Inviting staff: signed, expiring, single-use links delivered through the mail outbox; resending
+one replaces its link."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 from crm.platform.auth import load_tenant
 from crm.platform.services import Services
 from crm.platform.tenancy import scope_connection, tenant_scope
-from tests.conftest import SignedUpTenant, TenantFactory
+from tests.conftest import SignedUpTenant, TenantFactory, add_staff
 from tests.support import random_ip
 
 
@@ -88,3 +89,70 @@ async def test_expired_and_duplicate_invitations(
     await services.db.pool.execute(f"UPDATE \"{schema}\".invitations SET expires_at = now() - interval '1 minute'")
     expired = await _accept(http, token, "a fine long passphrase")
     assert expired.status_code == 410 and "expired" in expired.json()["detail"]
+
+
+async def _invite(http: httpx.AsyncClient, company: SignedUpTenant, email: str) -> int:
+    body = {"email": email, "name": "Invitee", "role": "operator"}
+    invited = await http.post("/api/v1/users/invitations", json=body, headers=company.auth)
+    assert invited.status_code == 201, invited.text
+    user_id: int = invited.json()["user_id"]
+    return user_id
+
+
+async def test_resend_replaces_the_link_until_the_invitation_is_accepted(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, services: Services
+) -> None:
+    company, other = await make_tenant(), await make_tenant()
+    operator = await add_staff(http, company, "operator")
+    anna = await _invite(http, company, "anna@example.org")
+    _, first = await _outbox_link(company, "anna@example.org")
+    resend = f"/api/v1/users/{anna}/invitation/resend"
+
+    # Only with users.create, and only within the company: the other one has no such user.
+    assert (await http.post(resend, headers=operator.auth)).status_code == 403
+    assert (await http.post(resend, headers=other.auth)).status_code == 404
+    assert (await http.post("/api/v1/users/999999/invitation/resend", headers=company.auth)).status_code == 404
+
+    again = await http.post(resend, headers=company.auth)
+    assert again.status_code == 201, again.text
+    assert again.json()["user_id"] == anna and again.json()["email"] == "anna@example.org"
+    _, second = await _outbox_link(company, "anna@example.org")
+    assert second != first
+    old = await _accept(http, first, "silver birch morning")
+    assert old.status_code == 410  # the earlier link stopped working
+
+    # An expired invitation can be resent too; the new link is the one that works.
+    schema = (await load_tenant(slug=company.slug)).schema  # type: ignore[union-attr]
+    await services.db.pool.execute(f"UPDATE \"{schema}\".invitations SET expires_at = now() - interval '1 minute'")
+    assert (await _accept(http, second, "silver birch morning")).status_code == 410
+    assert (await http.post(resend, headers=company.auth)).status_code == 201
+    _, third = await _outbox_link(company, "anna@example.org")
+    assert (await _accept(http, third, "silver birch morning")).status_code == 200
+
+    # Accepted (or never invited, like the operator): nothing to resend.
+    joined = await http.post(resend, headers=company.auth)
+    assert joined.status_code == 409 and joined.json()["errors"][0]["field"] == "user_id"
+    never = await http.post(f"/api/v1/users/{operator.id}/invitation/resend", headers=company.auth)
+    assert never.status_code == 409
+
+    audit = (await http.get("/api/v1/audit", headers=company.auth)).json()["items"]
+    assert [e["action"] for e in audit].count("user.invitation_resent") == 2
+    assert "user.invitation_resent" not in str((await http.get("/api/v1/audit", headers=other.auth)).json())
+
+
+async def test_resending_an_expired_invitation_needs_a_free_seat(
+    make_tenant: TenantFactory, http: httpx.AsyncClient, services: Services
+) -> None:
+    small, other = await make_tenant(edition="start"), await make_tenant(edition="start")
+    await add_staff(http, small, "first")
+    late = await _invite(http, small, "late@example.org")  # three of three seats
+    schema = (await load_tenant(slug=small.slug)).schema  # type: ignore[union-attr]
+    await services.db.pool.execute(f"UPDATE \"{schema}\".invitations SET expires_at = now() - interval '1 minute'")
+    await _invite(http, small, "next@example.org")  # the expired invitation's seat went to someone else
+
+    full = await http.post(f"/api/v1/users/{late}/invitation/resend", headers=small.auth)
+    assert full.status_code == 402, full.text
+    # A live invitation already holds its seat: resending it needs none.
+    other_invitee = await _invite(http, other, "late@example.org")
+    await add_staff(http, other, "first")
+    assert (await http.post(f"/api/v1/users/{other_invitee}/invitation/resend", headers=other.auth)).status_code == 201

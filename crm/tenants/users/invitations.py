@@ -1,24 +1,27 @@
 """Inviting staff: the admin names them, they get a signed, expiring, single-use link and
 choose their own password.
 
-The link is a signed one-time link (crm.platform.signing) to ``/invite/<token>``.
+The link is a signed one-time link (crm.platform.signing) to ``/invite/<token>``. An admin
+may resend an invitation not yet accepted (lost, or expired): a fresh link is mailed and the
+earlier ones stop working.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from crm.platform.auth import Origin, Principal
-from crm.platform.errors import Conflict, FieldError, InvalidInput
+from crm.platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from crm.platform.listing import MAX_ID
 from crm.platform.passwords import hash_password
 from crm.platform.ratelimit import check_rate_limit
 from crm.platform.security import PUBLIC, client_address, origin_of, permission
@@ -32,7 +35,7 @@ from crm.tenants.configuration.limits import ensure_room
 from crm.tenants.configuration.tables import Role
 from crm.tenants.mail.outbox import queue_mail
 from crm.tenants.users.links import check_link, open_link, spend_link
-from crm.tenants.users.scopes import require_right
+from crm.tenants.users.scopes import records_in_scope, require_right
 from crm.tenants.users.tables import Department, Invitation, User
 
 INVITATION_DAYS = 7
@@ -111,22 +114,8 @@ async def invite_user(
         )
     ).returning(User.id)
     user_id = int(rows[0]["id"])
-    nonce = new_nonce()
-    expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
-    invitation = await Invitation.insert(
-        Invitation(user_id=user_id, token_hash=nonce_hash(nonce), expires_at=expires_at)
-    ).returning(Invitation.id)
-    token = link_token(secret_key, PURPOSE, principal.tenant.id, invitation[0]["id"], nonce)
-    link = f"{public_url.rstrip('/')}/invite/{token}"
-    subject, body = MAIL[data.locale]
-    fields = {
-        "company": principal.tenant.slug,
-        "name": data.name.strip(),
-        "inviter": principal.name,
-        "days": INVITATION_DAYS,
-        "link": link,
-    }
-    await queue_mail(to=email, subject=subject.format(**fields), body=body.format(**fields), kind="invitation")
+    invitee = _Invitee(user_id=user_id, email=email, name=data.name.strip(), locale=data.locale)
+    expires_at = await _mail_invitation(principal, invitee, secret_key=secret_key, public_url=public_url)
     await record_audit(
         origin.actor("user", principal.email, principal.user_id),
         "user.invited",
@@ -135,6 +124,80 @@ async def invite_user(
         changes={"email": (None, email), "role": (None, data.role), "department_id": (None, data.department_id)},
     )
     return InvitationCreated(user_id=user_id, email=email, expires_at=expires_at)
+
+
+async def resend_invitation(
+    principal: Principal, user_id: int, *, secret_key: str, public_url: str, origin: Origin
+) -> InvitationCreated:
+    """Mail user ``user_id`` a fresh invitation link (inside the open tenant scope); every
+    earlier link of theirs stops working. Only for someone invited who has not joined yet;
+    an expired invitation may be resent too (it takes a seat again, so the quota is checked)."""
+    require_right(principal, "users", "create")
+    user = None
+    if 1 <= user_id <= MAX_ID:
+        visible = await records_in_scope(principal, "users", "create", User.id)
+        # Locked: two concurrent resends must not both leave a working link behind.
+        user = (
+            await User.select(User.id, User.email, User.name, User.locale, User.is_active)
+            .where(User.id == user_id, visible)
+            .lock_rows()
+            .first()
+        )
+    if user is None:
+        raise NotFound(f"There is no user {user_id} you may invite.")
+    invitations = await Invitation.select(Invitation.expires_at, Invitation.used_at).where(
+        Invitation.user_id == user_id
+    )
+    if user["is_active"] or not invitations or any(row["used_at"] is not None for row in invitations):
+        # Active, deactivated after joining, or never invited (the company's owner): they
+        # have a password; a password reset link is what helps them.
+        raise Conflict(
+            "The user has no pending invitation.", errors=[FieldError("user_id", "has no pending invitation")]
+        )
+    now = datetime.now(UTC)
+    if not any(row["expires_at"] > now for row in invitations):
+        await ensure_room(principal, "users")
+    # The earlier links go: deleted rather than left expired, so no unused row outlives the
+    # accepted one (the "invited" status reads the user's unused invitations).
+    await Invitation.delete().where(Invitation.user_id == user_id)
+    invitee = _Invitee(user_id=user_id, email=user["email"], name=user["name"], locale=user["locale"])
+    expires_at = await _mail_invitation(principal, invitee, secret_key=secret_key, public_url=public_url)
+    await record_audit(
+        origin.user(principal),
+        "user.invitation_resent",
+        entity="user",
+        entity_id=user_id,
+        changes={"invitation_expires_at": (None, expires_at.isoformat())},
+    )
+    return InvitationCreated(user_id=user_id, email=user["email"], expires_at=expires_at)
+
+
+@dataclass(frozen=True)
+class _Invitee:
+    user_id: int
+    email: str
+    name: str
+    locale: str
+
+
+async def _mail_invitation(principal: Principal, invitee: _Invitee, *, secret_key: str, public_url: str) -> datetime:
+    """A new invitation row for ``invitee`` and its link by mail; when the link expires."""
+    nonce = new_nonce()
+    expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
+    invitation = await Invitation.insert(
+        Invitation(user_id=invitee.user_id, token_hash=nonce_hash(nonce), expires_at=expires_at)
+    ).returning(Invitation.id)
+    token = link_token(secret_key, PURPOSE, principal.tenant.id, invitation[0]["id"], nonce)
+    subject, body = MAIL.get(invitee.locale, MAIL["en"])
+    fields = {
+        "company": principal.tenant.slug,
+        "name": invitee.name,
+        "inviter": principal.name,
+        "days": INVITATION_DAYS,
+        "link": f"{public_url.rstrip('/')}/invite/{token}",
+    }
+    await queue_mail(to=invitee.email, subject=subject.format(**fields), body=body.format(**fields), kind="invitation")
+    return expires_at
 
 
 @dataclass(frozen=True)
@@ -208,6 +271,30 @@ class InvitationsController(Controller):
             return await invite_user(
                 principal,
                 data,
+                secret_key=settings.secret_key.reveal(),
+                public_url=settings.web.public_url,
+                origin=origin_of(request),
+            )
+
+    @post(
+        "/users/{user_id:int}/invitation/resend",
+        opt=permission("users", "create"),
+        status_code=HTTP_201_CREATED,
+        operation_id="resendInvitation",
+        summary="Mail an invited user a fresh invitation link; their earlier links stop working",
+    )
+    async def resend(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        state: State,
+        user_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
+    ) -> InvitationCreated:
+        settings = services_of(state).settings
+        async with tenant_scope(principal.tenant):
+            return await resend_invitation(
+                principal,
+                user_id,
                 secret_key=settings.secret_key.reveal(),
                 public_url=settings.web.public_url,
                 origin=origin_of(request),

@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from crm.platform.auth import Principal
+from crm.platform.auth import Origin, Principal
 from crm.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from crm.platform.listing import MAX_ID
 from crm.platform.passwords import verify_password
@@ -30,6 +30,7 @@ from crm.platform.services import services_of
 from crm.platform.tenancy import tenant_scope
 from crm.platform.totp import ISSUER, PURPOSE, STEP_SECONDS, login_code_step, spend_step
 from crm.tenants.audit.services import record_audit
+from crm.tenants.users.scopes import require_right
 from crm.tenants.users.services import users_in_scope
 from crm.tenants.users.tables import User
 
@@ -204,18 +205,36 @@ class UserTwoFactorController(Controller):
         user_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
     ) -> None:
         async with tenant_scope(principal.tenant):
-            visible = await users_in_scope(principal, "update")
-            row = await User.select(User.totp_enabled_at).where(User.id == user_id, visible).first()
-            if row is None:
-                raise NotFound(f"There is no user {user_id} you may change.")
-            await _turn_off(user_id)
-            await record_audit(
-                origin_of(request).actor("user", principal.email, principal.user_id),
-                "user.two_factor_reset",
-                entity="user",
-                entity_id=user_id,
-                changes={"two_factor": (row["totp_enabled_at"] is not None, False)},
-            )
+            await reset_two_factor(principal, user_id, origin=origin_of(request))
+
+
+async def reset_two_factor(principal: Principal, user_id: int, *, origin: Origin) -> bool:
+    """An admin turns user ``user_id``'s two-factor login off (a lost phone), inside the open
+    tenant scope; they can set it up again. Whether it was on. 403 without ``users.update``,
+    404 for a user outside its scope."""
+    require_right(principal, "users", "update")
+    row = None
+    if 1 <= user_id <= MAX_ID:
+        visible = await users_in_scope(principal, "update")
+        row = await User.select(User.totp_enabled_at).where(User.id == user_id, visible).first()
+    if row is None:
+        raise NotFound(f"There is no user {user_id} you may change.")
+    was_on = row["totp_enabled_at"] is not None
+    await _turn_off(user_id)
+    await record_audit(
+        origin.user(principal),
+        "user.two_factor_reset",
+        entity="user",
+        entity_id=user_id,
+        changes={"two_factor": (was_on, False)},
+    )
+    return was_on
+
+
+async def two_factor_enabled(user_id: int) -> bool:
+    """Whether user ``user_id`` has two-factor login on (inside the open tenant scope; the
+    caller has already found the user within its role's scope)."""
+    return bool(await User.exists().where(User.id == user_id, User.totp_enabled_at.is_not_null()))
 
 
 async def _turn_off(user_id: int) -> None:
