@@ -14,8 +14,8 @@ from urllib.parse import quote
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from crm.admin_ui.console import ENVIRONMENT, Console, open_console, redirect, render
-from crm.admin_ui.sessions import SESSION_COOKIE, SESSION_DAYS, SESSION_NAME, clear_cookie, csrf_token, set_cookie
+from crm.admin_ui.console import Console, open_console, redirect, render, render_standalone
+from crm.admin_ui.sessions import SESSION_COOKIE, SESSION_DAYS, SESSION_NAME, clear_cookie, set_cookie
 from crm.admin_ui.texts import Texts, locale_of
 from crm.platform.auth import Origin, issue_token, revoke_token
 from crm.platform.errors import CrmError, Forbidden, InvalidInput, TooManyRequests, TwoFactorRequired, Unauthorized
@@ -174,7 +174,7 @@ class PasswordResetPageController(Controller):
     @get("/{token:str}", opt=PUBLIC)
     async def page(self, request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
         texts = Texts(locale_of(request.headers.get("accept-language")))
-        return _standalone(request, texts, "reset.html", token=token, error=None)
+        return render_standalone(request, texts, "reset.html", token=token, error=None)
 
     @post("/{token:str}", opt=PUBLIC)
     async def confirm(self, request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
@@ -195,25 +195,9 @@ class PasswordResetPageController(Controller):
             details = "; ".join(error.detail for error in problem.errors) or texts("reset.bad_link")
             field_names = {error.field for error in problem.errors}
             message = details if "password" in field_names else texts("reset.bad_link")
-            return _standalone(request, texts, "reset.html", status_code=422, token=token, error=message)
+            return render_standalone(request, texts, "reset.html", status_code=422, token=token, error=message)
         except CrmError:
-            return _standalone(
+            return render_standalone(
                 request, texts, "reset.html", status_code=400, token=token, error=texts("reset.bad_link")
             )
         return Response("", status_code=303, headers={"Location": f"/{quote(tenant.slug)}/login?reset=1"})
-
-
-def _standalone(
-    request: Request[Any, Any, Any], texts: Texts, template: str, *, status_code: int = 200, **context: Any
-) -> Response[str]:
-    """A page outside any company's console (the reset link). The form's CSRF token is keyed
-    by the signed link itself: only who holds the link can post it."""
-    services = services_of(request.app.state)
-    csrf = csrf_token(services.settings.secret_key.reveal(), str(context.get("token")))
-    html = ENVIRONMENT.get_template(template).render(t=texts, csrf=csrf, **context)
-    return Response(
-        html,
-        status_code=status_code,
-        media_type="text/html",
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"},
-    )

@@ -21,7 +21,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from crm.admin_ui.sessions import ANONYMOUS_COOKIE, SESSION_COOKIE, csrf_token, new_anonymous_key, set_cookie
 from crm.admin_ui.texts import Texts, locale_of
-from crm.platform.auth import Origin, Principal, authenticate, load_tenant
+from crm.platform.auth import Origin, Principal, authenticate, load_company
 from crm.platform.editions import shipped_editions
 from crm.platform.errors import CrmError, Forbidden
 from crm.platform.observability import request_id_var
@@ -110,9 +110,10 @@ async def open_console(request: Request[Any, Any, Any], slug: str, *, signed_in:
     """The console of company ``slug`` for this request; raises LoginRequired when a page
     behind sign-in has no session of this company."""
     services = services_of(request.app.state)
-    tenant = await load_tenant(slug=slug)
-    if tenant is None or tenant.status == "deleted":
+    found = await load_company(slug)
+    if found is None:
         raise PageNotFound()
+    tenant, name = found
     principal = None
     session = request.cookies.get(SESSION_COOKIE)
     if session:
@@ -134,12 +135,11 @@ async def open_console(request: Request[Any, Any, Any], slug: str, *, signed_in:
             anonymous = new_anonymous_key()
             cookies.append((ANONYMOUS_COOKIE, anonymous))
         csrf = csrf_token(services.settings.secret_key.reveal(), anonymous)
-    name = await services.db.pool.fetchval("SELECT name FROM platform.tenants WHERE id = $1", tenant.id)
     return Console(
         request=request,
         services=services,
         tenant=tenant,
-        company=name or tenant.slug,
+        company=name,
         principal=principal,
         texts=texts,
         csrf=csrf,
@@ -160,6 +160,23 @@ def render(console: Console, template: str, *, status_code: int = 200, **context
     for name, value in console.cookies:
         set_cookie(response, console.request, name, value, path=console.base or "/", max_age=None)
     return response
+
+
+def render_standalone(
+    request: Request[Any, Any, Any], texts: Texts, template: str, *, status_code: int = 200, **context: Any
+) -> Response[str]:
+    """A page outside any company's console, reached by a signed link (``token`` in
+    ``context``: a password reset, an invitation). The form's CSRF token is keyed by the link
+    itself: only who holds the link can post it (routes.require_csrf accepts it)."""
+    services = services_of(request.app.state)
+    csrf = csrf_token(services.settings.secret_key.reveal(), str(context["token"]))
+    html = ENVIRONMENT.get_template(template).render(t=texts, csrf=csrf, **context)
+    return Response(
+        html,
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"},
+    )
 
 
 def is_htmx(request: Request[Any, Any, Any]) -> bool:

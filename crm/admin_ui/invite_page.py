@@ -15,8 +15,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
 from crm.admin_ui.admin_form_errors import form_errors
-from crm.admin_ui.console import ENVIRONMENT
-from crm.admin_ui.sessions import csrf_token
+from crm.admin_ui.console import render_standalone
 from crm.admin_ui.texts import Texts, locale_of
 from crm.platform.auth import Origin
 from crm.platform.errors import InvalidInput, TooManyRequests
@@ -106,9 +105,11 @@ async def _page(
     if pending is not None:
         name_of = "SELECT name FROM platform.tenants WHERE id = $1"
         company = await services.db.pool.fetchval(name_of, pending.tenant.id) or pending.tenant.slug
-    html = ENVIRONMENT.get_template("invite.html").render(
-        t=texts,
-        csrf=csrf_token(services.settings.secret_key.reveal(), token),
+    return render_standalone(
+        request,
+        texts,
+        "invite.html",
+        status_code=status_code,
         token=token,
         pending=pending,
         company=company,
@@ -116,10 +117,4 @@ async def _page(
         name=name,
         errors=errors or {},
         message=message,
-    )
-    return Response(
-        html,
-        status_code=status_code,
-        media_type="text/html",
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"},
     )

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import asyncpg
 
@@ -114,7 +115,21 @@ async def load_tenant(*, slug: str | None = None, tenant_id: str | None = None) 
     """The tenant by slug or id, or None (deleted tenants count as absent)."""
     query = Tenant.select(Tenant.id, Tenant.slug, Tenant.schema_name, Tenant.edition, Tenant.status)
     query = query.where(Tenant.slug == slug) if slug is not None else query.where(Tenant.id == tenant_id)
-    row = await query.first()
+    return _tenant_of(await query.first())
+
+
+async def load_company(slug: str) -> tuple[TenantRef, str] | None:
+    """The tenant by slug with the company's name, in one read (the console's every page)."""
+    row = await (
+        Tenant.select(Tenant.id, Tenant.slug, Tenant.schema_name, Tenant.edition, Tenant.status, Tenant.name)
+        .where(Tenant.slug == slug)
+        .first()
+    )
+    tenant = _tenant_of(row)
+    return (tenant, row["name"] or tenant.slug) if tenant is not None and row is not None else None
+
+
+def _tenant_of(row: dict[str, Any] | None) -> TenantRef | None:
     if row is None or row["status"] == "deleted":
         return None
     return TenantRef(
